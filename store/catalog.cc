@@ -1,0 +1,266 @@
+#include "store/catalog.h"
+
+#include <set>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "base/bytes.h"
+
+namespace vmvault::store {
+namespace {
+
+using nlohmann::json;
+
+constexpr std::string_view kVmPrefix = "vm/";
+constexpr std::string_view kBackupPrefix = "bk/";
+constexpr std::string_view kVmBackupPrefix = "vb/";
+constexpr std::string_view kNextIdKey = "meta/next_backup_id";
+constexpr int kRecordVersion = 1;
+
+std::string VmKey(std::string_view vm) { return std::string(kVmPrefix) + std::string(vm); }
+
+std::string BackupKey(uint64_t id) {
+  std::string k(kBackupPrefix);
+  PutBigEndian64(&k, id);
+  return k;
+}
+
+// "vb/<vm>\0" sorts one VM's backups by time, then id.
+std::string VmBackupPrefix(std::string_view vm) {
+  std::string k(kVmBackupPrefix);
+  k += vm;
+  k.push_back('\0');
+  return k;
+}
+
+std::string VmBackupKey(std::string_view vm, int64_t time_us, uint64_t id) {
+  std::string k = VmBackupPrefix(vm);
+  PutBigEndian64(&k, static_cast<uint64_t>(time_us));
+  PutBigEndian64(&k, id);
+  return k;
+}
+
+std::string IndexKey(uint64_t backup_id, uint32_t disk, uint64_t page) {
+  std::string k;
+  PutBigEndian64(&k, backup_id);
+  PutBigEndian32(&k, disk);
+  PutBigEndian64(&k, page);
+  return k;
+}
+
+json DiskToJson(const DiskRecord& d) {
+  return json{{"name", d.name},
+              {"virtual_size", d.virtual_size},
+              {"chunk_size", d.chunk_size},
+              {"source_format", d.source_format},
+              {"source_path", d.source_path},
+              {"allocated_bytes", d.allocated_bytes},
+              {"bytes_read", d.bytes_read},
+              {"data_chunks", d.data_chunks},
+              {"new_chunks", d.new_chunks},
+              {"new_stored_bytes", d.new_stored_bytes},
+              {"stored_bytes", d.stored_bytes}};
+}
+
+DiskRecord DiskFromJson(const json& j) {
+  DiskRecord d;
+  d.name = j.at("name").get<std::string>();
+  d.virtual_size = j.at("virtual_size").get<uint64_t>();
+  d.chunk_size = j.at("chunk_size").get<uint32_t>();
+  d.source_format = j.at("source_format").get<std::string>();
+  d.source_path = j.at("source_path").get<std::string>();
+  d.allocated_bytes = j.at("allocated_bytes").get<uint64_t>();
+  d.bytes_read = j.at("bytes_read").get<uint64_t>();
+  d.data_chunks = j.at("data_chunks").get<uint64_t>();
+  d.new_chunks = j.at("new_chunks").get<uint64_t>();
+  d.new_stored_bytes = j.at("new_stored_bytes").get<uint64_t>();
+  d.stored_bytes = j.at("stored_bytes").get<uint64_t>();
+  return d;
+}
+
+}  // namespace
+
+std::string EncodeBackupRecord(const BackupRecord& rec) {
+  json disks = json::array();
+  for (const auto& d : rec.disks) disks.push_back(DiskToJson(d));
+  json j{{"v", kRecordVersion},
+         {"id", rec.id},
+         {"vm", rec.vm},
+         {"time_us", rec.time_us},
+         {"tier", rec.tier},
+         {"method", rec.method},
+         {"parent_id", rec.parent_id ? json(*rec.parent_id) : json(nullptr)},
+         {"disks", std::move(disks)},
+         {"config_kind", rec.config_kind},
+         {"config", rec.config},
+         {"duration_us", rec.duration_us},
+         {"host", rec.host}};
+  return j.dump();
+}
+
+Result<BackupRecord> DecodeBackupRecord(std::string_view text) {
+  try {
+    const json j = json::parse(text);
+    if (j.at("v").get<int>() != kRecordVersion) {
+      return Status::Corruption(fmt::format("backup record has version {}", j.at("v").dump()));
+    }
+    BackupRecord rec;
+    rec.id = j.at("id").get<uint64_t>();
+    rec.vm = j.at("vm").get<std::string>();
+    rec.time_us = j.at("time_us").get<int64_t>();
+    rec.tier = j.at("tier").get<std::string>();
+    rec.method = j.at("method").get<std::string>();
+    if (!j.at("parent_id").is_null()) rec.parent_id = j.at("parent_id").get<uint64_t>();
+    for (const auto& d : j.at("disks")) rec.disks.push_back(DiskFromJson(d));
+    rec.config_kind = j.at("config_kind").get<std::string>();
+    rec.config = j.at("config").get<std::string>();
+    rec.duration_us = j.at("duration_us").get<int64_t>();
+    rec.host = j.at("host").get<std::string>();
+    return rec;
+  } catch (const std::exception& e) {
+    return Status::Corruption(fmt::format("backup record does not decode: {}", e.what()));
+  }
+}
+
+std::string EncodeVmRecord(const VmRecord& rec) {
+  json j{{"v", kRecordVersion},
+         {"name", rec.name},
+         {"tier", rec.tier},
+         {"period", std::string(PeriodName(rec.period))},
+         {"created_us", rec.created_us},
+         {"origin", rec.origin}};
+  return j.dump();
+}
+
+Result<VmRecord> DecodeVmRecord(std::string_view text) {
+  try {
+    const json j = json::parse(text);
+    if (j.at("v").get<int>() != kRecordVersion) {
+      return Status::Corruption(fmt::format("VM record has version {}", j.at("v").dump()));
+    }
+    VmRecord rec;
+    rec.name = j.at("name").get<std::string>();
+    rec.tier = j.at("tier").get<std::string>();
+    const auto period = ParsePeriod(j.at("period").get<std::string>());
+    if (!period) return Status::Corruption("VM record has an unknown period");
+    rec.period = *period;
+    rec.created_us = j.at("created_us").get<int64_t>();
+    rec.origin = j.at("origin").get<std::string>();
+    return rec;
+  } catch (const std::exception& e) {
+    return Status::Corruption(fmt::format("VM record does not decode: {}", e.what()));
+  }
+}
+
+Result<std::vector<VmRecord>> Catalog::ListVms() const {
+  std::vector<VmRecord> out;
+  Status inner;
+  VV_RETURN_IF_ERROR(kv_->Scan(KvSpace::kCatalog, kVmPrefix, [&](std::string_view,
+                                                                 std::string_view v) {
+    auto rec = DecodeVmRecord(v);
+    if (!rec.ok()) {
+      inner = rec.status();
+      return false;
+    }
+    out.push_back(std::move(rec).value());
+    return true;
+  }));
+  VV_RETURN_IF_ERROR(inner);
+  return out;
+}
+
+Result<VmRecord> Catalog::GetVm(std::string_view name) const {
+  std::string value;
+  Status s = kv_->Get(KvSpace::kCatalog, VmKey(name), &value);
+  if (s.IsNotFound()) return Status::NotFound(fmt::format("no VM named '{}'", name));
+  VV_RETURN_IF_ERROR(s);
+  return DecodeVmRecord(value);
+}
+
+Result<std::vector<BackupRecord>> Catalog::ListBackups(std::string_view vm) const {
+  std::vector<uint64_t> ids;
+  const std::string prefix = VmBackupPrefix(vm);
+  VV_RETURN_IF_ERROR(kv_->Scan(KvSpace::kCatalog, prefix, [&](std::string_view k,
+                                                              std::string_view) {
+    if (k.size() == prefix.size() + 16) ids.push_back(GetBigEndian64(k.data() + prefix.size() + 8));
+    return true;
+  }));
+  std::vector<BackupRecord> out;
+  out.reserve(ids.size());
+  for (uint64_t id : ids) {
+    VV_ASSIGN_OR_RETURN(BackupRecord rec, GetBackup(id));
+    out.push_back(std::move(rec));
+  }
+  return out;
+}
+
+Result<BackupRecord> Catalog::GetBackup(uint64_t id) const {
+  std::string value;
+  Status s = kv_->Get(KvSpace::kCatalog, BackupKey(id), &value);
+  if (s.IsNotFound()) return Status::NotFound(fmt::format("no backup with id {}", id));
+  VV_RETURN_IF_ERROR(s);
+  return DecodeBackupRecord(value);
+}
+
+Status Catalog::ReadIndexPage(uint64_t backup_id, uint32_t disk, uint64_t page,
+                              std::vector<ChunkId>* slots) const {
+  std::string value;
+  Status s = kv_->Get(KvSpace::kIndex, IndexKey(backup_id, disk, page), &value);
+  slots->assign(kIndexPageSlots, kZeroChunkId);
+  if (s.IsNotFound()) return Status::OK();
+  VV_RETURN_IF_ERROR(s);
+  if (value.size() % 16 != 0 || value.size() > kIndexPageSlots * 16) {
+    return Status::Corruption(fmt::format("index page {} of disk {} of backup {} has {} bytes",
+                                          page, disk, backup_id, value.size()));
+  }
+  std::memcpy(slots->data(), value.data(), value.size());
+  return Status::OK();
+}
+
+Status Catalog::CommitBackup(const VmRecord& vm, BackupRecord* backup,
+                             const std::vector<DiskIndex>& indexes) {
+  if (indexes.size() != backup->disks.size()) {
+    return Status::InvalidArgument("a backup needs one index per disk");
+  }
+  std::lock_guard<std::mutex> lock(commit_mu_);
+  uint64_t id = 1;
+  std::string value;
+  Status s = kv_->Get(KvSpace::kCatalog, kNextIdKey, &value);
+  if (s.ok() && value.size() == 8) {
+    id = GetBigEndian64(value.data());
+  } else if (!s.IsNotFound()) {
+    return s.ok() ? Status::Corruption("the next backup id does not decode") : s;
+  }
+
+  // Backup directories are named by the second; keep them unique per VM.
+  VV_ASSIGN_OR_RETURN(std::vector<BackupRecord> existing, ListBackups(backup->vm));
+  std::set<std::string> names;
+  for (const auto& b : existing) names.insert(b.name());
+  while (names.count(backup->name()) != 0) {
+    backup->time_us = (backup->time_us / 1'000'000 + 1) * 1'000'000;
+  }
+  backup->id = id;
+
+  KvBatch batch;
+  std::string next;
+  PutBigEndian64(&next, id + 1);
+  batch.Put(KvSpace::kCatalog, kNextIdKey, next);
+  batch.Put(KvSpace::kCatalog, VmKey(vm.name), EncodeVmRecord(vm));
+  batch.Put(KvSpace::kCatalog, BackupKey(id), EncodeBackupRecord(*backup));
+  batch.Put(KvSpace::kCatalog, VmBackupKey(backup->vm, backup->time_us, id), "");
+  for (uint32_t d = 0; d < indexes.size(); ++d) {
+    const DiskIndex& index = indexes[d];
+    for (uint64_t first = 0; first < index.size(); first += kIndexPageSlots) {
+      const size_t n = std::min<size_t>(kIndexPageSlots, index.size() - first);
+      bool any = false;
+      for (size_t i = 0; i < n && !any; ++i) any = !index[first + i].is_zero();
+      if (!any) continue;  // pages of holes are not stored
+      batch.Put(KvSpace::kIndex, IndexKey(id, d, first / kIndexPageSlots),
+                std::string_view(reinterpret_cast<const char*>(index[first].bytes.data()), n * 16));
+    }
+  }
+  return kv_->Write(batch, /*sync=*/true);
+}
+
+}  // namespace vmvault::store

@@ -1,0 +1,108 @@
+// The catalog: VMs, backups and the dense index of every disk of every backup, kept in
+// the kCatalog and kIndex key spaces of a KvEngine. The key layout is in
+// store/FORMAT.md.
+//
+// A disk's index has one ChunkId per chunk slot (the zero id for a hole), so the chunk
+// that holds any offset is found in O(1). It is stored in pages of kIndexPageSlots
+// slots; pages that are all holes are not stored, so a 1 TiB sparse disk costs only
+// the pages that hold data.
+//
+// A backup appears atomically: CommitBackup writes the VM record, the backup record and
+// every index page in one synced write. Chunk puts made earlier on the same engine are
+// durable by then too (one write-ahead log), so no index entry ever names a chunk that
+// is not on disk. Catalog is thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "base/result.h"
+#include "base/time_format.h"
+#include "store/chunk_id.h"
+#include "store/kv_engine.h"
+
+namespace vmvault::store {
+
+inline constexpr uint32_t kIndexPageSlots = 4096;
+
+// A disk's index while it is built: one id per chunk slot, ceil(size / chunk_size) long.
+using DiskIndex = std::vector<ChunkId>;
+
+struct DiskRecord {
+  std::string name;           // the disk's file name in the mount, e.g. "vda", "disk0"
+  uint64_t virtual_size = 0;  // bytes
+  uint32_t chunk_size = 0;
+  std::string source_format;  // as qemu-img names it: raw, qcow2, vmdk, vdi, vhdx, vpc
+  std::string source_path;
+  uint64_t allocated_bytes = 0;  // bytes in the source's data extents
+  uint64_t bytes_read = 0;       // bytes read from the source
+  uint64_t data_chunks = 0;      // slots that are not holes
+  uint64_t new_chunks = 0;       // chunks this backup stored first
+  uint64_t new_stored_bytes = 0; // their stored (compressed) size
+  uint64_t stored_bytes = 0;     // stored size of all the chunks this disk references
+};
+
+struct BackupRecord {
+  uint64_t id = 0;      // assigned by CommitBackup; unique and increasing
+  std::string vm;
+  int64_t time_us = 0;  // the backup's point in time, UTC
+  std::string tier = "warm";      // hot | warm | cold
+  std::string method = "offline"; // offline | paused | snapshot | pull-backup
+  std::optional<uint64_t> parent_id;
+  std::vector<DiskRecord> disks;
+  std::string config_kind;  // "" | "libvirt-xml" | "vbox"
+  std::string config;       // the VM's configuration at backup time
+  int64_t duration_us = 0;
+  std::string host;
+
+  // "2026-11-21T033000Z"
+  std::string name() const { return FormatBackupTime(time_us); }
+};
+
+struct VmRecord {
+  std::string name;
+  std::string tier = "warm";
+  Period period = Period::kMonth;
+  int64_t created_us = 0;
+  std::string origin;  // where it came from: an image path, a libvirt URI + domain
+};
+
+class Catalog {
+ public:
+  // `kv` is not owned and must outlive the catalog.
+  explicit Catalog(KvEngine* kv) : kv_(kv) {}
+
+  Result<std::vector<VmRecord>> ListVms() const;  // by name
+  Result<VmRecord> GetVm(std::string_view name) const;
+  Result<std::vector<BackupRecord>> ListBackups(std::string_view vm) const;  // oldest first
+  Result<BackupRecord> GetBackup(uint64_t id) const;
+
+  // Replaces *slots with page `page` of disk `disk` (its position in BackupRecord::disks)
+  // of backup `backup_id`: kIndexPageSlots ids, all zero when the page is not stored.
+  Status ReadIndexPage(uint64_t backup_id, uint32_t disk, uint64_t page,
+                       std::vector<ChunkId>* slots) const;
+
+  // Commits a backup: assigns backup->id, moves backup->time_us to the next free second
+  // when the VM already has a backup in that second, and writes the VM record, the
+  // backup record and the index pages in one synced, atomic write.
+  // REQUIRES: indexes.size() == backup->disks.size(), and every chunk the indexes name
+  // was Put on the same engine.
+  Status CommitBackup(const VmRecord& vm, BackupRecord* backup,
+                      const std::vector<DiskIndex>& indexes);
+
+ private:
+  KvEngine* kv_;
+  std::mutex commit_mu_;  // serializes id allocation within this process
+};
+
+// JSON forms of the records, as stored (see FORMAT.md). Decoding is strict: a record
+// that does not parse is Corruption.
+std::string EncodeBackupRecord(const BackupRecord& rec);
+Result<BackupRecord> DecodeBackupRecord(std::string_view json);
+std::string EncodeVmRecord(const VmRecord& rec);
+Result<VmRecord> DecodeVmRecord(std::string_view json);
+
+}  // namespace vmvault::store

@@ -1,0 +1,93 @@
+// Repository: a directory that holds one vmvault store.
+//
+//   <repo>/vmvault.json   format file: format name, version, chunk size, zstd level
+//   <repo>/secret         the per-repository key for chunk ids (mode 0600)
+//   <repo>/db/            the RocksDB database
+//   <repo>/lock           flock()ed by the single writer
+//
+// The directory is mode 0700. Open() checks the format version and refuses any other
+// (FailedPrecondition). Only one writer (ingest, prune, gc) opens a repository at a time;
+// a second gets Busy. Readers (list, mount) never take the lock.
+//
+// A Repository owns its engine, chunk store and catalog. It is thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "base/result.h"
+#include "store/catalog.h"
+#include "store/chunk_id.h"
+#include "store/chunk_store.h"
+#include "store/kv_engine.h"
+
+namespace vmvault::store {
+
+inline constexpr uint32_t kFormatVersion = 1;
+inline constexpr std::string_view kFormatName = "vmvault-repository";
+inline constexpr uint32_t kDefaultChunkSize = 1 << 20;
+inline constexpr uint32_t kMinChunkSize = 64 << 10;
+inline constexpr uint32_t kMaxChunkSize = 4 << 20;
+inline constexpr int kDefaultZstdLevel = 3;
+
+struct RepoConfig {
+  uint32_t format_version = kFormatVersion;
+  uint32_t chunk_size = kDefaultChunkSize;
+  int zstd_level = kDefaultZstdLevel;
+  std::string id;          // random, hex
+  int64_t created_us = 0;
+};
+
+// InvalidArgument unless chunk_size is a power of two in [64 KiB, 4 MiB] and the level
+// is one zstd accepts (1..19).
+Status ValidateRepoConfig(const RepoConfig& config);
+
+enum class RepoMode {
+  kWrite,     // takes the writer lock
+  kReadOnly,  // a snapshot, no lock (list)
+  kFollow,    // follows the writer and sees new backups after Refresh() (mount)
+};
+
+class Repository {
+ public:
+  ~Repository();
+
+  // Creates a repository at `path`, which must not exist or be an empty directory.
+  static Status Init(const std::string& path, const RepoConfig& config);
+  static Result<std::unique_ptr<Repository>> Open(const std::string& path, RepoMode mode);
+  // A repository on a MemKvEngine, for tests. `engine` may be passed to share or to
+  // inject faults; nullptr makes a new one.
+  static std::unique_ptr<Repository> OpenInMemory(const RepoConfig& config,
+                                                  std::shared_ptr<KvEngine> engine = nullptr,
+                                                  std::string secret = "test-secret-0123456789abcdef0123");
+
+  const RepoConfig& config() const { return config_; }
+  const std::string& path() const { return path_; }
+  const ChunkHasher& hasher() const { return hasher_; }
+  ChunkStore& chunks() { return *chunks_; }
+  const ChunkStore& chunks() const { return *chunks_; }
+  Catalog& catalog() { return *catalog_; }
+  const Catalog& catalog() const { return *catalog_; }
+  KvEngine& kv() { return *kv_; }
+  bool writable() const { return mode_ == RepoMode::kWrite; }
+
+  // Sees what a writer in another process has committed since (kFollow).
+  Status Refresh() { return kv_->Refresh(); }
+
+ private:
+  Repository(std::string path, RepoMode mode, RepoConfig config, std::string_view secret,
+             std::shared_ptr<KvEngine> kv, int lock_fd, std::string follower_dir);
+
+  const std::string path_;
+  const RepoMode mode_;
+  const RepoConfig config_;
+  const ChunkHasher hasher_;
+  std::shared_ptr<KvEngine> kv_;
+  std::unique_ptr<ChunkStore> chunks_;
+  std::unique_ptr<Catalog> catalog_;
+  int lock_fd_ = -1;
+  std::string follower_dir_;  // removed on close
+};
+
+}  // namespace vmvault::store

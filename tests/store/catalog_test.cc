@@ -1,0 +1,145 @@
+#include "store/catalog.h"
+
+#include <gtest/gtest.h>
+
+#include "store/chunk_codec.h"
+#include "store/repository.h"
+#include "test_util.h"
+
+namespace vmvault::store {
+namespace {
+
+constexpr int64_t kSec = 1'000'000;
+constexpr int64_t kT0 = 1795231800LL * kSec;  // 2026-11-21T03:30:00Z
+
+class CatalogTest : public ::testing::Test {
+ protected:
+  CatalogTest() : kv_(std::make_shared<MemKvEngine>()), repo_(Repository::OpenInMemory({}, kv_)) {}
+
+  ChunkId Put(const std::string& plain) {
+    auto bytes = std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(plain.data()),
+                                          plain.size());
+    const ChunkId id = repo_->hasher().Hash(bytes);
+    std::string value;
+    ChunkEncoder(3).Encode(bytes, &value);
+    EXPECT_TRUE(repo_->chunks().Put(id, value).ok());
+    return id;
+  }
+
+  BackupRecord MakeBackup(const std::string& vm, int64_t t, uint64_t size) {
+    BackupRecord b;
+    b.vm = vm;
+    b.time_us = t;
+    DiskRecord d;
+    d.name = "vda";
+    d.virtual_size = size;
+    d.chunk_size = repo_->config().chunk_size;
+    b.disks.push_back(d);
+    return b;
+  }
+
+  std::shared_ptr<MemKvEngine> kv_;
+  std::unique_ptr<Repository> repo_;
+};
+
+TEST_F(CatalogTest, CommitListAndReadBack) {
+  DiskIndex index(3);
+  index[0] = Put("first");
+  index[2] = Put("third");
+  BackupRecord b = MakeBackup("web", kT0, 3ull << 20);
+  b.config_kind = "libvirt-xml";
+  b.config = "<domain/>";
+  ASSERT_TRUE(repo_->catalog().CommitBackup(testing::Vm("web"), &b, {index}).ok());
+  EXPECT_EQ(b.id, 1u);
+
+  auto vms = repo_->catalog().ListVms();
+  ASSERT_TRUE(vms.ok());
+  ASSERT_EQ(vms->size(), 1u);
+  EXPECT_EQ((*vms)[0].name, "web");
+
+  auto backups = repo_->catalog().ListBackups("web");
+  ASSERT_TRUE(backups.ok());
+  ASSERT_EQ(backups->size(), 1u);
+  EXPECT_EQ((*backups)[0].name(), "2026-11-21T033000Z");
+  EXPECT_EQ((*backups)[0].config, "<domain/>");
+  EXPECT_EQ((*backups)[0].disks[0].virtual_size, 3ull << 20);
+
+  std::vector<ChunkId> page;
+  ASSERT_TRUE(repo_->catalog().ReadIndexPage(1, 0, 0, &page).ok());
+  ASSERT_EQ(page.size(), kIndexPageSlots);
+  EXPECT_EQ(page[0], index[0]);
+  EXPECT_TRUE(page[1].is_zero());
+  EXPECT_EQ(page[2], index[2]);
+  EXPECT_TRUE(page[3].is_zero());
+}
+
+TEST_F(CatalogTest, BackupsInTheSameSecondGetDistinctNames) {
+  BackupRecord a = MakeBackup("vm", kT0 + 100, 0), b = MakeBackup("vm", kT0 + 200, 0);
+  ASSERT_TRUE(repo_->catalog().CommitBackup(testing::Vm("vm"), &a, {{}}).ok());
+  ASSERT_TRUE(repo_->catalog().CommitBackup(testing::Vm("vm"), &b, {{}}).ok());
+  EXPECT_NE(a.name(), b.name());
+  EXPECT_GT(b.id, a.id);
+  auto list = repo_->catalog().ListBackups("vm");
+  ASSERT_EQ(list->size(), 2u);
+  EXPECT_EQ((*list)[0].id, a.id);
+}
+
+TEST_F(CatalogTest, HolePagesAreNotStored) {
+  DiskIndex index(kIndexPageSlots * 5);  // five pages, only the fourth holds data
+  index[kIndexPageSlots * 3 + 7] = Put("data");
+  BackupRecord b = MakeBackup("sparse", kT0, index.size() * uint64_t{1 << 20});
+  ASSERT_TRUE(repo_->catalog().CommitBackup(testing::Vm("sparse"), &b, {index}).ok());
+  EXPECT_EQ(kv_->Count(KvSpace::kIndex), 1u);
+  std::vector<ChunkId> page;
+  ASSERT_TRUE(repo_->catalog().ReadIndexPage(b.id, 0, 1, &page).ok());
+  for (const auto& id : page) EXPECT_TRUE(id.is_zero());
+  ASSERT_TRUE(repo_->catalog().ReadIndexPage(b.id, 0, 3, &page).ok());
+  EXPECT_EQ(page[7], index[kIndexPageSlots * 3 + 7]);
+}
+
+TEST_F(CatalogTest, CrashBeforeCommitLeavesNoBackupAndCrashAfterKeepsAll) {
+  // Chunks written, then a crash before the commit: nothing is visible.
+  const ChunkId lost = Put(testing::TextBytes(10000, 1));
+  kv_->DropUnsyncedWrites();
+  EXPECT_FALSE(repo_->chunks().Lookup(lost)->has_value());
+  EXPECT_TRUE(repo_->catalog().ListVms()->empty());
+
+  // Chunks written, committed, then a crash: the backup and every chunk it names survive.
+  DiskIndex index{Put(testing::TextBytes(10000, 2)), Put(testing::TextBytes(10000, 3))};
+  BackupRecord b = MakeBackup("vm", kT0, 2ull << 20);
+  ASSERT_TRUE(repo_->catalog().CommitBackup(testing::Vm("vm"), &b, {index}).ok());
+  kv_->DropUnsyncedWrites();
+  ASSERT_EQ(repo_->catalog().ListBackups("vm")->size(), 1u);
+  std::string out;
+  for (const auto& id : index) EXPECT_TRUE(repo_->chunks().Read(id, &out).ok());
+}
+
+TEST_F(CatalogTest, FailedCommitWritesNothing) {
+  BackupRecord b = MakeBackup("vm", kT0, 0);
+  kv_->FailNextWrites(1);
+  EXPECT_FALSE(repo_->catalog().CommitBackup(testing::Vm("vm"), &b, {{}}).ok());
+  EXPECT_TRUE(repo_->catalog().ListVms()->empty());
+  EXPECT_TRUE(repo_->catalog().ListBackups("vm")->empty());
+}
+
+TEST_F(CatalogTest, CorruptRecordsAreCorruptionNotCrashes) {
+  EXPECT_TRUE(DecodeBackupRecord("{").status().IsCorruption());
+  EXPECT_TRUE(DecodeBackupRecord("{\"v\":1}").status().IsCorruption());
+  EXPECT_TRUE(DecodeVmRecord("[]").status().IsCorruption());
+  BackupRecord b = MakeBackup("x", kT0, 1);
+  b.parent_id = 7;
+  auto rt = DecodeBackupRecord(EncodeBackupRecord(b));
+  ASSERT_TRUE(rt.ok());
+  EXPECT_EQ(rt->parent_id, 7u);
+}
+
+TEST_F(CatalogTest, VmNamesThatArePrefixesOfOthersStayApart) {
+  BackupRecord a = MakeBackup("web", kT0, 0), b = MakeBackup("web2", kT0, 0);
+  ASSERT_TRUE(repo_->catalog().CommitBackup(testing::Vm("web"), &a, {{}}).ok());
+  ASSERT_TRUE(repo_->catalog().CommitBackup(testing::Vm("web2"), &b, {{}}).ok());
+  EXPECT_EQ(repo_->catalog().ListBackups("web")->size(), 1u);
+  EXPECT_EQ(repo_->catalog().ListBackups("web2")->size(), 1u);
+}
+
+}  // namespace
+}  // namespace vmvault::store

@@ -1,0 +1,53 @@
+// Helpers shared by the store tests: temporary directories and deterministic data.
+#pragma once
+
+#include <stdlib.h>
+
+#include <cstdint>
+#include <filesystem>
+#include <random>
+#include <string>
+
+#include "store/catalog.h"
+
+namespace vmvault::store::testing {
+
+class TempDir {
+ public:
+  TempDir() {
+    std::string tmpl = (std::filesystem::temp_directory_path() / "vmvault-test-XXXXXX").string();
+    path_ = mkdtemp(tmpl.data());
+  }
+  ~TempDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+inline VmRecord Vm(std::string name) {
+  VmRecord v;
+  v.name = std::move(name);
+  return v;
+}
+
+inline std::string RandomBytes(size_t n, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::string s(n, '\0');
+  for (auto& c : s) c = static_cast<char>(rng());
+  return s;
+}
+
+// Compressible data: text-like repetition.
+inline std::string TextBytes(size_t n, uint32_t seed) {
+  std::string s;
+  std::mt19937 rng(seed);
+  while (s.size() < n) s += "line " + std::to_string(rng() % 1000) + " of some log file\n";
+  s.resize(n);
+  return s;
+}
+
+}  // namespace vmvault::store::testing
