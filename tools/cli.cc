@@ -1,0 +1,78 @@
+#include "tools/cli.h"
+
+#include <unistd.h>
+
+#include <cstdlib>
+
+namespace vmvault::tools {
+
+const std::vector<Command>& Commands() {
+  static const std::vector<Command> commands = {InitCommand(), IngestCommand(), ListCommand(),
+                                                MountCommand()};
+  return commands;
+}
+
+std::string DefaultRepoPath() {
+  if (const char* env = std::getenv("VMVAULT_REPO"); env != nullptr && *env != '\0') return env;
+  if (::geteuid() == 0) return "/var/lib/vmvault";
+  if (const char* xdg = std::getenv("XDG_DATA_HOME"); xdg != nullptr && *xdg != '\0') {
+    return std::string(xdg) + "/vmvault";
+  }
+  if (const char* home = std::getenv("HOME"); home != nullptr && *home != '\0') {
+    return std::string(home) + "/.local/share/vmvault";
+  }
+  return "vmvault-repo";
+}
+
+int ExitCodeFor(const Status& s) {
+  switch (s.code()) {
+    case StatusCode::kOk: return kExitOk;
+    case StatusCode::kFailedPrecondition: return kExitRepo;
+    case StatusCode::kBusy: return kExitBusy;
+    case StatusCode::kNotFound:
+    case StatusCode::kInvalidArgument:
+    case StatusCode::kUnsupported:
+    case StatusCode::kCorruption: return kExitBadInput;
+    case StatusCode::kReadOnly: return kExitReadOnly;
+    case StatusCode::kNoSpace: return kExitNoSpace;
+    default: return kExitError;
+  }
+}
+
+}  // namespace vmvault::tools
+
+#include <charconv>
+
+#include <fmt/format.h>
+
+#include "store/repository.h"
+
+namespace vmvault::tools {
+
+Result<std::unique_ptr<store::Repository>> OpenRepo(const GlobalOptions& global,
+                                                    store::RepoMode mode) {
+  auto repo = store::Repository::Open(global.repo, mode);
+  if (!repo.ok() && repo.status().IsNotFound()) {
+    return Status::FailedPrecondition(repo.status().message());
+  }
+  return repo;
+}
+
+Result<uint64_t> ParseSize(std::string_view text) {
+  uint64_t value = 0;
+  const char* end = text.data() + text.size();
+  auto [ptr, ec] = std::from_chars(text.data(), end, value);
+  if (ec != std::errc() || ptr == text.data()) {
+    return Status::InvalidArgument(fmt::format("'{}' is not a size (try 1M or 262144)", text));
+  }
+  std::string_view suffix(ptr, static_cast<size_t>(end - ptr));
+  uint64_t mult = 1;
+  if (suffix == "" || suffix == "B") mult = 1;
+  else if (suffix == "K" || suffix == "KiB" || suffix == "k") mult = 1ull << 10;
+  else if (suffix == "M" || suffix == "MiB") mult = 1ull << 20;
+  else if (suffix == "G" || suffix == "GiB") mult = 1ull << 30;
+  else return Status::InvalidArgument(fmt::format("'{}' has an unknown size suffix", text));
+  return value * mult;
+}
+
+}  // namespace vmvault::tools

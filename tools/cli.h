@@ -1,0 +1,78 @@
+// The command-line layer: one table of subcommands (after ninja's kTools[]), each a
+// name, a one-line description, a function that declares its options on a CLI11
+// subcommand, and a function that runs it. main.cc is thin: it parses, dispatches and
+// turns the returned Status into a message and an exit code.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "base/result.h"
+#include "base/status.h"
+
+namespace CLI {
+class App;
+}
+
+namespace vmvault::tools {
+
+// Options every subcommand has.
+struct GlobalOptions {
+  std::string repo;  // --repo, or VMVAULT_REPO, or the default below
+  bool quiet = false;
+  bool verbose = false;
+};
+
+// A subcommand. `setup` declares its options on `app` and returns the function that
+// runs it once they are parsed.
+struct Command {
+  const char* name;
+  const char* description;
+  std::function<std::function<Status()>(CLI::App& app, GlobalOptions& global)> setup;
+};
+
+// The table, in the order `vmvault --help` lists them.
+const std::vector<Command>& Commands();
+
+Command InitCommand();
+Command IngestCommand();
+Command ListCommand();
+Command MountCommand();
+
+// The repository path: --repo, else VMVAULT_REPO, else /var/lib/vmvault for root and
+// $XDG_DATA_HOME/vmvault (~/.local/share/vmvault) for others.
+std::string DefaultRepoPath();
+
+// Exit codes, documented in vmvault(1).
+enum ExitCode : int {
+  kExitOk = 0,
+  kExitError = 1,       // any other failure
+  kExitUsage = 2,       // bad command line
+  kExitRepo = 3,        // no repository there, or the wrong format version
+  kExitBusy = 4,        // another writer holds the repository
+  kExitBadInput = 5,    // a bad image, name or value
+  kExitReadOnly = 6,    // the repository is read-only
+  kExitNoSpace = 7,     // the filesystem is full
+};
+
+int ExitCodeFor(const Status& s);
+
+}  // namespace vmvault::tools
+
+namespace vmvault::store {
+class Repository;
+enum class RepoMode;
+}  // namespace vmvault::store
+
+namespace vmvault::tools {
+
+// Opens the repository at global.repo. A missing repository becomes
+// FailedPrecondition (exit code kExitRepo) with a hint to run `vmvault init`.
+Result<std::unique_ptr<store::Repository>> OpenRepo(const GlobalOptions& global,
+                                                    store::RepoMode mode);
+
+// "4M", "256K", "65536" -> bytes. InvalidArgument on anything else.
+Result<uint64_t> ParseSize(std::string_view text);
+
+}  // namespace vmvault::tools

@@ -1,0 +1,35 @@
+// vmvault mount: show every backup as a read-only filesystem.
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+#include "fs/mount.h"
+#include "store/repository.h"
+#include "tools/cli.h"
+
+namespace vmvault::tools {
+
+Command MountCommand() {
+  return {"mount", "Show every backup as a read-only filesystem (unmount with fusermount3 -u)",
+          [](CLI::App& app, GlobalOptions& global) {
+            auto opts = std::make_shared<fs::MountOptions>();
+            auto cache = std::make_shared<std::string>("64M");
+            app.add_option("mountpoint", opts->mountpoint, "An empty directory")->required();
+            app.add_flag("-f,--foreground", opts->foreground, "Stay in the foreground");
+            app.add_flag("-d,--debug", opts->debug, "Log every request (implies -f)");
+            app.add_flag("--allow-other", opts->allow_other,
+                         "Let other users read the mount (needs user_allow_other in "
+                         "/etc/fuse.conf unless root)");
+            app.add_option("--cache-size", *cache, "Cache of decompressed chunks (default 64M)");
+            app.add_option("-o", opts->fuse_options, "Extra FUSE mount options");
+            return [&global, opts, cache]() -> Status {
+              VV_ASSIGN_OR_RETURN(uint64_t bytes, ParseSize(*cache));
+              opts->cache_bytes = bytes;
+              opts->repo_path = global.repo;
+              // Check the repository here so a missing one exits with kExitRepo.
+              { VV_ASSIGN_OR_RETURN(auto repo, OpenRepo(global, store::RepoMode::kReadOnly)); }
+              return fs::RunMount(*opts);
+            };
+          }};
+}
+
+}  // namespace vmvault::tools

@@ -1,0 +1,55 @@
+// vmvault: back up virtual machines into one deduplicating store and show every backup
+// as a read-only filesystem. See vmvault(1).
+#include <cstdio>
+
+#include <CLI/CLI.hpp>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include "base/progress.h"
+#include "tools/cli.h"
+
+int main(int argc, char** argv) {
+  using namespace vmvault::tools;
+  CLI::App app{"vmvault: back up virtual machines into one deduplicating store and show "
+               "every backup as a read-only filesystem.",
+               "vmvault"};
+  app.set_version_flag("--version", std::string("vmvault ") + VMVAULT_VERSION);
+  app.require_subcommand(1);
+  GlobalOptions global;
+  global.repo = DefaultRepoPath();
+
+  std::function<vmvault::Status()> run;
+  for (const Command& cmd : Commands()) {
+    CLI::App* sub = app.add_subcommand(cmd.name, cmd.description);
+    sub->add_option("--repo", global.repo,
+                    "Repository directory (default: $VMVAULT_REPO, else /var/lib/vmvault for "
+                    "root, else ~/.local/share/vmvault)");
+    sub->add_flag("-q,--quiet", global.quiet, "Print only errors");
+    sub->add_flag("-v,--verbose", global.verbose, "Print debugging detail");
+    auto fn = cmd.setup(*sub, global);
+    sub->callback([&run, fn] { run = fn; });
+  }
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int rc = app.exit(e);
+    return e.get_exit_code() == 0 ? 0 : (rc == 0 ? 0 : kExitUsage);
+  }
+
+  auto logger = spdlog::stderr_color_mt("vmvault");
+  logger->set_pattern("%^%l%$: %v");
+  spdlog::set_default_logger(logger);
+  // Informational lines only on a terminal: under cron only problems are printed.
+  spdlog::set_level(global.verbose                                      ? spdlog::level::debug
+                    : global.quiet || !vmvault::Progress::StderrIsTerminal() ? spdlog::level::warn
+                                                                        : spdlog::level::info);
+
+  const vmvault::Status s = run();
+  if (!s.ok()) {
+    std::fprintf(stderr, "vmvault: %s\n", s.ToString().c_str());
+    return ExitCodeFor(s);
+  }
+  return 0;
+}
