@@ -1,0 +1,212 @@
+#include "harness.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+extern char** environ;
+
+namespace vmvault::testing {
+namespace {
+
+std::string ReadFd(int fd) {
+  std::string out;
+  char buf[65536];
+  ssize_t n;
+  while ((n = ::read(fd, buf, sizeof buf)) > 0) out.append(buf, static_cast<size_t>(n));
+  return out;
+}
+
+}  // namespace
+
+RunResult RunCmd(const std::vector<std::string>& argv, const std::vector<std::string>& env) {
+  RunResult r;
+  std::string out_path = std::filesystem::temp_directory_path() / "vv-run-XXXXXX";
+  std::string err_path = out_path;
+  const int out_fd = ::mkstemp(out_path.data());
+  const int err_fd = ::mkstemp(err_path.data());
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_adddup2(&fa, out_fd, 1);
+  posix_spawn_file_actions_adddup2(&fa, err_fd, 2);
+  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+  std::vector<char*> args;
+  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  std::vector<std::string> env_store;
+  for (char** e = environ; *e != nullptr; ++e) env_store.emplace_back(*e);
+  for (const auto& e : env) env_store.push_back(e);
+  std::vector<char*> envp;
+  for (auto& e : env_store) envp.push_back(e.data());
+  envp.push_back(nullptr);
+  pid_t pid;
+  if (posix_spawnp(&pid, args[0], &fa, nullptr, args.data(), envp.data()) == 0) {
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  }
+  posix_spawn_file_actions_destroy(&fa);
+  ::lseek(out_fd, 0, SEEK_SET);
+  ::lseek(err_fd, 0, SEEK_SET);
+  r.out = ReadFd(out_fd);
+  r.err = ReadFd(err_fd);
+  ::close(out_fd);
+  ::close(err_fd);
+  ::unlink(out_path.c_str());
+  ::unlink(err_path.c_str());
+  return r;
+}
+
+int Sh(const std::string& command) {
+  const int status = std::system(command.c_str());
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+std::string VmvaultPath() { return std::string(VV_BINARY_DIR) + "/tools/vmvault"; }
+
+TempDir::TempDir() {
+  std::string tmpl = std::filesystem::temp_directory_path() / "vmvault-it-XXXXXX";
+  path_ = ::mkdtemp(tmpl.data());
+  ::chmod(path_.c_str(), 0755);
+}
+
+TempDir::~TempDir() {
+  std::error_code ec;
+  std::filesystem::remove_all(path_, ec);
+}
+
+bool IsMountPoint(const std::string& path) {
+  std::ifstream mounts("/proc/self/mounts");
+  std::string line;
+  const std::string canonical = std::filesystem::weakly_canonical(path).string();
+  while (std::getline(mounts, line)) {
+    std::istringstream is(line);
+    std::string dev, mp;
+    is >> dev >> mp;
+    if (mp == canonical) return true;
+  }
+  return false;
+}
+
+bool IsRoot() { return ::geteuid() == 0; }
+
+Mount::Mount(const std::string& repo, const std::string& mountpoint) : mountpoint_(mountpoint) {
+  std::filesystem::create_directories(mountpoint_);
+  pid_ = ::fork();
+  if (pid_ == 0) {
+    const int devnull = ::open("/dev/null", O_RDWR);
+    ::dup2(devnull, 0);
+    ::execl(VmvaultPath().c_str(), "vmvault", "mount", "-f", "-q", "--repo", repo.c_str(),
+            mountpoint_.c_str(), nullptr);
+    ::_exit(127);
+  }
+  for (int i = 0; i < 200 && pid_ > 0; ++i) {
+    if (IsMountPoint(mountpoint_)) {
+      mounted_ = true;
+      break;
+    }
+    int status;
+    if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+      pid_ = -1;
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+}
+
+void Mount::Unmount() {
+  if (mounted_) {
+    if (Sh("fusermount3 -u '" + mountpoint_ + "' 2>/dev/null") != 0) {
+      Sh("umount -l '" + mountpoint_ + "' 2>/dev/null");
+    }
+    mounted_ = false;
+  }
+  if (pid_ > 0) {
+    for (int i = 0; i < 100; ++i) {
+      int status;
+      if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+        pid_ = -1;
+        return;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    ::kill(pid_, SIGKILL);
+    ::waitpid(pid_, nullptr, 0);
+    pid_ = -1;
+  }
+}
+
+Mount::~Mount() { Unmount(); }
+
+LoopMount::LoopMount(const std::string& file, uint64_t offset, const std::string& mountpoint)
+    : mountpoint_(mountpoint) {
+  std::filesystem::create_directories(mountpoint_);
+  RunResult r = RunCmd({"losetup", "-f", "--show", "-r", "-o", std::to_string(offset), file});
+  if (r.exit_code != 0) return;
+  device_ = r.out.substr(0, r.out.find('\n'));
+  mounted_ = RunCmd({"mount", "-o", "ro", device_, mountpoint_}).exit_code == 0;
+}
+
+LoopMount::~LoopMount() {
+  if (mounted_) RunCmd({"umount", mountpoint_});
+  if (!device_.empty()) RunCmd({"losetup", "-d", device_});
+}
+
+std::string CompareFiles(const std::string& a, const std::string& b) {
+  std::ifstream fa(a, std::ios::binary), fb(b, std::ios::binary);
+  if (!fa) return "cannot open " + a;
+  if (!fb) return "cannot open " + b;
+  std::vector<char> ba(1 << 20), bb(1 << 20);
+  uint64_t off = 0;
+  for (;;) {
+    fa.read(ba.data(), static_cast<std::streamsize>(ba.size()));
+    fb.read(bb.data(), static_cast<std::streamsize>(bb.size()));
+    const auto na = fa.gcount(), nb = fb.gcount();
+    const auto n = std::min(na, nb);
+    for (std::streamsize i = 0; i < n; ++i) {
+      if (ba[i] != bb[i]) return "first difference at byte " + std::to_string(off + i);
+    }
+    if (na != nb) return "sizes differ after byte " + std::to_string(off + n);
+    if (na == 0) return "";
+    off += static_cast<uint64_t>(na);
+  }
+}
+
+std::string Slurp(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+nlohmann::json ListJson(const std::string& repo) {
+  RunResult r = RunCmd({VmvaultPath(), "list", "--json", "--repo", repo});
+  if (r.exit_code != 0) return nlohmann::json::array();
+  return nlohmann::json::parse(r.out, nullptr, false);
+}
+
+uint64_t DiskUsage(const std::string& dir) {
+  uint64_t total = 0;
+  std::error_code ec;
+  for (auto it = std::filesystem::recursive_directory_iterator(dir, ec);
+       it != std::filesystem::recursive_directory_iterator(); it.increment(ec)) {
+    struct stat st;
+    if (::lstat(it->path().c_str(), &st) == 0 && S_ISREG(st.st_mode)) {
+      total += static_cast<uint64_t>(st.st_blocks) * 512;
+    }
+  }
+  return total;
+}
+
+}  // namespace vmvault::testing
