@@ -102,13 +102,11 @@ class MemKvEngine final : public KvEngine {
 enum class KvOpenMode {
   kReadWrite,  // the single writer; creates the database if `create`
   kReadOnly,   // a snapshot of the committed state, for listing
-  kFollower,   // follows a writer in another process (RocksDB secondary), for mounts
+  kFollower,   // a read-only view that Refresh() moves up to the writer's latest commit
 };
 
 struct RocksKvOptions {
   bool create = false;
-  // Where a follower keeps its own logs; required for kFollower.
-  std::string follower_dir;
   // Block cache for index and catalog reads, in bytes.
   size_t block_cache_bytes = 32 << 20;
 };

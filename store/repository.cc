@@ -106,16 +106,6 @@ Result<int> LockForWriting(const std::string& path) {
   return fd;
 }
 
-Result<std::string> MakeFollowerDir() {
-  const char* base = std::getenv("XDG_RUNTIME_DIR");
-  std::string tmpl = (base != nullptr && *base != '\0' && ::access(base, W_OK) == 0)
-                         ? std::string(base)
-                         : std::string("/tmp");
-  tmpl += "/vmvault-follower-XXXXXX";
-  if (::mkdtemp(tmpl.data()) == nullptr) return Status::FromErrno(errno, "mkdtemp " + tmpl);
-  return tmpl;
-}
-
 }  // namespace
 
 Status ValidateRepoConfig(const RepoConfig& c) {
@@ -132,8 +122,7 @@ Status ValidateRepoConfig(const RepoConfig& c) {
 }
 
 Repository::Repository(std::string path, RepoMode mode, RepoConfig config,
-                       std::string_view secret, std::shared_ptr<KvEngine> kv, int lock_fd,
-                       std::string follower_dir)
+                       std::string_view secret, std::shared_ptr<KvEngine> kv, int lock_fd)
     : path_(std::move(path)),
       mode_(mode),
       config_(std::move(config)),
@@ -141,18 +130,13 @@ Repository::Repository(std::string path, RepoMode mode, RepoConfig config,
       kv_(std::move(kv)),
       chunks_(std::make_unique<ChunkStore>(kv_.get(), &hasher_)),
       catalog_(std::make_unique<Catalog>(kv_.get())),
-      lock_fd_(lock_fd),
-      follower_dir_(std::move(follower_dir)) {}
+      lock_fd_(lock_fd) {}
 
 Repository::~Repository() {
   catalog_.reset();
   chunks_.reset();
   kv_.reset();
   if (lock_fd_ >= 0) ::close(lock_fd_);
-  if (!follower_dir_.empty()) {
-    std::error_code ec;
-    fsys::remove_all(follower_dir_, ec);
-  }
 }
 
 Status Repository::Init(const std::string& path, const RepoConfig& requested) {
@@ -210,26 +194,20 @@ Result<std::unique_ptr<Repository>> Repository::Open(const std::string& path, Re
   }
 
   int lock_fd = -1;
-  std::string follower_dir;
   KvOpenMode kv_mode = KvOpenMode::kReadOnly;
-  RocksKvOptions options;
   if (mode == RepoMode::kWrite) {
     VV_ASSIGN_OR_RETURN(lock_fd, LockForWriting(path));
     kv_mode = KvOpenMode::kReadWrite;
   } else if (mode == RepoMode::kFollow) {
-    VV_ASSIGN_OR_RETURN(follower_dir, MakeFollowerDir());
-    options.follower_dir = follower_dir;
     kv_mode = KvOpenMode::kFollower;
   }
-  auto engine = OpenRocksKvEngine(path + "/" + kDbDir, kv_mode, options);
+  auto engine = OpenRocksKvEngine(path + "/" + kDbDir, kv_mode, RocksKvOptions());
   if (!engine.ok()) {
     if (lock_fd >= 0) ::close(lock_fd);
-    if (!follower_dir.empty()) fsys::remove_all(follower_dir, ec);
     return engine.status().WithContext(fmt::format("repository {}", path));
   }
   return std::unique_ptr<Repository>(new Repository(path, mode, std::move(config), secret,
-                                                    std::move(engine).value(), lock_fd,
-                                                    std::move(follower_dir)));
+                                                    std::move(engine).value(), lock_fd));
 }
 
 std::unique_ptr<Repository> Repository::OpenInMemory(const RepoConfig& config,
@@ -237,7 +215,7 @@ std::unique_ptr<Repository> Repository::OpenInMemory(const RepoConfig& config,
                                                      std::string secret) {
   if (!engine) engine = std::make_shared<MemKvEngine>();
   return std::unique_ptr<Repository>(new Repository(":memory:", RepoMode::kWrite, config, secret,
-                                                    std::move(engine), -1, ""));
+                                                    std::move(engine), -1));
 }
 
 }  // namespace vmvault::store

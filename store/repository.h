@@ -77,7 +77,7 @@ class Repository {
 
  private:
   Repository(std::string path, RepoMode mode, RepoConfig config, std::string_view secret,
-             std::shared_ptr<KvEngine> kv, int lock_fd, std::string follower_dir);
+             std::shared_ptr<KvEngine> kv, int lock_fd);
 
   const std::string path_;
   const RepoMode mode_;
@@ -87,7 +87,6 @@ class Repository {
   std::unique_ptr<ChunkStore> chunks_;
   std::unique_ptr<Catalog> catalog_;
   int lock_fd_ = -1;
-  std::string follower_dir_;  // removed on close
 };
 
 }  // namespace vmvault::store

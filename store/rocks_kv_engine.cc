@@ -7,6 +7,8 @@
 //   index       index pages (random ids, mostly incompressible), 64 KiB values
 #include <unistd.h>
 
+#include <mutex>
+
 #include <rocksdb/db.h>
 #include <rocksdb/filter_policy.h>
 #include <rocksdb/options.h>
@@ -54,7 +56,8 @@ std::vector<rocksdb::ColumnFamilyDescriptor> Families(
   chunks.min_blob_size = 512;
   chunks.blob_file_size = 256 << 20;
   chunks.blob_compression_type = rocksdb::kNoCompression;
-  chunks.enable_blob_garbage_collection = true;
+  // Off until garbage collection can coordinate with mounts that hold old blob files.
+  chunks.enable_blob_garbage_collection = false;
   chunks.write_buffer_size = 64 << 20;
 
   rocksdb::ColumnFamilyOptions meta;
@@ -79,21 +82,67 @@ std::vector<rocksdb::ColumnFamilyDescriptor> Families(
   };
 }
 
+// An open database with its column family handles.
+struct OpenDb {
+  std::unique_ptr<rocksdb::DB> db;
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;  // default, then one per KvSpace
+
+  ~OpenDb() {
+    for (auto* h : handles) db->DestroyColumnFamilyHandle(h);
+    db->Close().PermitUncheckedError();
+  }
+  rocksdb::ColumnFamilyHandle* Handle(KvSpace space) const {
+    return handles[1 + static_cast<size_t>(space)];
+  }
+};
+
+Result<std::shared_ptr<OpenDb>> OpenDatabase(const std::string& dir, KvOpenMode mode,
+                                             const RocksKvOptions& options,
+                                             const std::shared_ptr<rocksdb::Cache>& cache) {
+  rocksdb::DBOptions db_options;
+  db_options.create_if_missing = options.create;
+  db_options.create_missing_column_families = options.create;
+  db_options.max_background_jobs = 4;
+  db_options.bytes_per_sync = 1 << 20;
+  db_options.keep_log_file_num = 4;
+  db_options.max_manifest_file_size = 64 << 20;
+  db_options.info_log_level = rocksdb::InfoLogLevel::WARN_LEVEL;
+
+  const auto families = Families(cache);
+  auto open = std::make_shared<OpenDb>();
+  rocksdb::DB* raw = nullptr;
+  rocksdb::Status s;
+  if (mode == KvOpenMode::kReadWrite) {
+    s = rocksdb::DB::Open(db_options, dir, families, &open->handles, &raw);
+  } else {
+    // Followers use read-only opens too: RocksDB 7.8's secondary instances crash on
+    // BlobDB reads (facebook/rocksdb#13296), so a follower reopens to catch up.
+    db_options.max_open_files = -1;
+    s = rocksdb::DB::OpenForReadOnly(db_options, dir, families, &open->handles, &raw);
+  }
+  if (!s.ok()) return FromRocks(s, fmt::format("open database {}", dir));
+  open->db.reset(raw);
+  return open;
+}
+
 class RocksKvEngine final : public KvEngine {
  public:
-  RocksKvEngine(std::unique_ptr<rocksdb::DB> db, std::vector<rocksdb::ColumnFamilyHandle*> handles,
-                KvOpenMode mode)
-      : db_(std::move(db)), handles_(std::move(handles)), mode_(mode) {}
-
-  ~RocksKvEngine() override {
-    for (auto* h : handles_) db_->DestroyColumnFamilyHandle(h);
-    db_->Close().PermitUncheckedError();
-  }
+  RocksKvEngine(std::string dir, KvOpenMode mode, RocksKvOptions options,
+                std::shared_ptr<rocksdb::Cache> cache, std::shared_ptr<OpenDb> db)
+      : dir_(std::move(dir)),
+        mode_(mode),
+        options_(std::move(options)),
+        cache_(std::move(cache)),
+        db_(std::move(db)) {}
 
   Status Get(KvSpace space, std::string_view key, std::string* value) const override {
+    const std::shared_ptr<OpenDb> db = Current();
+    rocksdb::ReadOptions ro;
+    // Chunk values are re-hashed by ChunkStore; a second checksum would only cost time.
+    ro.verify_checksums = space != KvSpace::kChunks;
     rocksdb::PinnableSlice pinned;
-    rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), Handle(space),
-                                 rocksdb::Slice(key.data(), key.size()), &pinned);
+    rocksdb::Status s =
+        db->db->Get(ro, db->Handle(space), rocksdb::Slice(key.data(), key.size()), &pinned);
     if (s.IsNotFound()) return Status::NotFound("key not found");
     if (!s.ok()) return FromRocks(s, fmt::format("read {}", KvSpaceName(space)));
     value->assign(pinned.data(), pinned.size());
@@ -102,21 +151,23 @@ class RocksKvEngine final : public KvEngine {
 
   Status Write(const KvBatch& batch, bool sync) override {
     if (mode_ != KvOpenMode::kReadWrite) return Status::ReadOnly("the repository is open read-only");
+    const std::shared_ptr<OpenDb> db = Current();
     rocksdb::WriteBatch wb;
     for (const auto& op : batch.ops()) {
-      rocksdb::Status s = op.is_delete ? wb.Delete(Handle(op.space), op.key)
-                                       : wb.Put(Handle(op.space), op.key, op.value);
+      rocksdb::Status s = op.is_delete ? wb.Delete(db->Handle(op.space), op.key)
+                                       : wb.Put(db->Handle(op.space), op.key, op.value);
       if (!s.ok()) return FromRocks(s, "build write batch");
     }
     rocksdb::WriteOptions wo;
     wo.sync = sync;
-    return FromRocks(db_->Write(wo, &wb), "write");
+    return FromRocks(db->db->Write(wo, &wb), "write");
   }
 
   Status Scan(KvSpace space, std::string_view prefix, const KvScanFn& fn) const override {
+    const std::shared_ptr<OpenDb> db = Current();
     rocksdb::ReadOptions ro;
     ro.fill_cache = space != KvSpace::kChunks;
-    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, Handle(space)));
+    std::unique_ptr<rocksdb::Iterator> it(db->db->NewIterator(ro, db->Handle(space)));
     const rocksdb::Slice p(prefix.data(), prefix.size());
     for (it->Seek(p); it->Valid() && it->key().starts_with(p); it->Next()) {
       if (!fn(std::string_view(it->key().data(), it->key().size()),
@@ -129,24 +180,35 @@ class RocksKvEngine final : public KvEngine {
 
   Status Refresh() override {
     if (mode_ != KvOpenMode::kFollower) return Status::OK();
-    return FromRocks(db_->TryCatchUpWithPrimary(), "catch up with the writer");
+    // Open the database as it is now and swap it in. Readers that hold the old one
+    // finish on it; it closes when the last of them lets go.
+    VV_ASSIGN_OR_RETURN(std::shared_ptr<OpenDb> fresh,
+                        OpenDatabase(dir_, KvOpenMode::kReadOnly, options_, cache_));
+    std::lock_guard<std::mutex> lock(mu_);
+    db_ = std::move(fresh);
+    return Status::OK();
   }
 
   Status Compact(KvSpace space) override {
     if (mode_ != KvOpenMode::kReadWrite) return Status::ReadOnly("the repository is open read-only");
+    const std::shared_ptr<OpenDb> db = Current();
     rocksdb::CompactRangeOptions o;
     o.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForce;
-    return FromRocks(db_->CompactRange(o, Handle(space), nullptr, nullptr), "compact");
+    return FromRocks(db->db->CompactRange(o, db->Handle(space), nullptr, nullptr), "compact");
   }
 
  private:
-  rocksdb::ColumnFamilyHandle* Handle(KvSpace space) const {
-    return handles_[1 + static_cast<size_t>(space)];
+  std::shared_ptr<OpenDb> Current() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return db_;
   }
 
-  std::unique_ptr<rocksdb::DB> db_;
-  std::vector<rocksdb::ColumnFamilyHandle*> handles_;  // default, then one per KvSpace
+  const std::string dir_;
   const KvOpenMode mode_;
+  const RocksKvOptions options_;
+  const std::shared_ptr<rocksdb::Cache> cache_;
+  mutable std::mutex mu_;
+  std::shared_ptr<OpenDb> db_;  // GUARDED_BY(mu_)
 };
 
 }  // namespace
@@ -154,39 +216,9 @@ class RocksKvEngine final : public KvEngine {
 Result<std::unique_ptr<KvEngine>> OpenRocksKvEngine(const std::string& dir, KvOpenMode mode,
                                                     const RocksKvOptions& options) {
   auto cache = rocksdb::NewLRUCache(options.block_cache_bytes);
-  rocksdb::DBOptions db_options;
-  db_options.create_if_missing = options.create;
-  db_options.create_missing_column_families = options.create;
-  db_options.max_background_jobs = 4;
-  db_options.bytes_per_sync = 1 << 20;
-  db_options.keep_log_file_num = 4;
-  db_options.max_manifest_file_size = 64 << 20;
-  db_options.info_log_level = rocksdb::InfoLogLevel::WARN_LEVEL;
-  if (mode == KvOpenMode::kFollower) db_options.max_open_files = -1;
-
-  const auto families = Families(cache);
-  std::vector<rocksdb::ColumnFamilyHandle*> handles;
-  rocksdb::DB* raw = nullptr;
-  rocksdb::Status s;
-  const rocksdb::Options opts(db_options, rocksdb::ColumnFamilyOptions());
-  switch (mode) {
-    case KvOpenMode::kReadWrite:
-      s = rocksdb::DB::Open(db_options, dir, families, &handles, &raw);
-      break;
-    case KvOpenMode::kReadOnly:
-      s = rocksdb::DB::OpenForReadOnly(db_options, dir, families, &handles, &raw);
-      break;
-    case KvOpenMode::kFollower:
-      if (options.follower_dir.empty()) {
-        return Status::InvalidArgument("a follower needs a directory of its own");
-      }
-      s = rocksdb::DB::OpenAsSecondary(db_options, dir, options.follower_dir, families, &handles,
-                                       &raw);
-      break;
-  }
-  if (!s.ok()) return FromRocks(s, fmt::format("open database {}", dir));
+  VV_ASSIGN_OR_RETURN(std::shared_ptr<OpenDb> db, OpenDatabase(dir, mode, options, cache));
   return std::unique_ptr<KvEngine>(
-      std::make_unique<RocksKvEngine>(std::unique_ptr<rocksdb::DB>(raw), std::move(handles), mode));
+      std::make_unique<RocksKvEngine>(dir, mode, options, std::move(cache), std::move(db)));
 }
 
 }  // namespace vmvault::store
