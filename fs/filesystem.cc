@@ -1,0 +1,240 @@
+#include "fs/filesystem.h"
+
+#include <fcntl.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <algorithm>
+
+namespace vmvault::fs {
+namespace {
+
+constexpr uint32_t kDirMode = S_IFDIR | 0555;
+constexpr uint32_t kFileMode = S_IFREG | 0444;
+constexpr uint32_t kLinkMode = S_IFLNK | 0777;
+
+uint32_t ModeOf(NodeKind kind) {
+  switch (kind) {
+    case NodeKind::kDirectory: return kDirMode;
+    case NodeKind::kFile: return kFileMode;
+    case NodeKind::kSymlink: return kLinkMode;
+  }
+  return kFileMode;
+}
+
+struct timespec ToTimespec(int64_t us) {
+  struct timespec ts {};
+  ts.tv_sec = us / 1'000'000;
+  ts.tv_nsec = (us % 1'000'000) * 1000;
+  if (ts.tv_nsec < 0) {
+    ts.tv_nsec += 1'000'000'000;
+    --ts.tv_sec;
+  }
+  return ts;
+}
+
+Status NoSuchInode(uint64_t ino) {
+  return Status::NotFound("no inode " + std::to_string(ino) + " in the mount");
+}
+
+}  // namespace
+
+Filesystem::Filesystem(store::Repository* repo, const FilesystemOptions& options)
+    : repo_(repo),
+      options_(options),
+      clock_(options.clock != nullptr ? options.clock : &SystemClock::Default()) {
+  pages_ = std::make_unique<IndexPageCache>(&repo_->catalog(), options_.index_cache_bytes);
+  cache_ = std::make_unique<ChunkCache>(&repo_->chunks(), options_.cache_bytes,
+                                        repo_->config().chunk_size);
+  if (options_.prefetch_threads > 0) pool_ = std::make_unique<ThreadPool>(options_.prefetch_threads);
+  reader_ = std::make_unique<ViewReader>(cache_.get(), pool_.get());
+}
+
+Filesystem::~Filesystem() = default;
+
+Result<std::unique_ptr<Filesystem>> Filesystem::Create(store::Repository* repo,
+                                                       const FilesystemOptions& options) {
+  std::unique_ptr<Filesystem> fs(new Filesystem(repo, options));
+  VV_RETURN_IF_ERROR(fs->Refresh(/*force=*/true));
+  return fs;
+}
+
+Status Filesystem::Refresh(bool force) {
+  std::unique_lock<std::mutex> lock(refresh_mu_, std::defer_lock);
+  if (force) {
+    lock.lock();
+  } else if (!lock.try_lock()) {
+    return Status::OK();  // another thread is refreshing; use the current snapshot
+  }
+  const int64_t now = clock_->NowMicros();
+  if (!force && now - refresh_tried_us_.load() < options_.refresh_interval_us) {
+    return Status::OK();  // another thread refreshed meanwhile
+  }
+  refresh_tried_us_.store(now);
+  Status s = repo_->Refresh();
+  if (!s.ok()) spdlog::warn("repository refresh failed: {}", s.ToString());
+  Result<std::shared_ptr<const Tree>> built = Tree::Build(repo_->catalog(), pages_.get(), now);
+  if (!built.ok()) {
+    spdlog::error("cannot list the repository: {}", built.status().ToString());
+    return built.status();
+  }
+  std::lock_guard<std::mutex> tree_lock(tree_mu_);
+  tree_ = std::move(built).value();
+  return Status::OK();
+}
+
+std::shared_ptr<const Tree> Filesystem::tree() const {
+  std::lock_guard<std::mutex> lock(tree_mu_);
+  return tree_;
+}
+
+std::shared_ptr<const Tree> Filesystem::TreeFor(uint64_t ino) {
+  std::shared_ptr<const Tree> t = tree();
+  const Node* node = t->Find(ino);
+  if ((node == nullptr || node->changes) &&
+      clock_->NowMicros() - refresh_tried_us_.load() >= options_.refresh_interval_us) {
+    // A failed refresh keeps the old snapshot; it is logged in Refresh.
+    Refresh(/*force=*/false).IgnoreError();
+    t = tree();
+  }
+  return t;
+}
+
+EntryInfo Filesystem::InfoOf(const Node& node) const {
+  EntryInfo e;
+  struct stat& st = e.attr;
+  st.st_ino = node.ino;
+  st.st_mode = ModeOf(node.kind);
+  st.st_nlink = node.kind == NodeKind::kDirectory ? 2 + node.subdirs : 1;
+  st.st_uid = options_.uid;
+  st.st_gid = options_.gid;
+  st.st_size = static_cast<off_t>(node.size());
+  st.st_blksize = 128 << 10;
+  const uint64_t allocated =
+      node.kind == NodeKind::kFile && node.view ? node.view->allocated_bytes() : 0;
+  st.st_blocks = static_cast<blkcnt_t>((allocated + 511) / 512);
+  st.st_mtim = st.st_ctim = st.st_atim = ToTimespec(node.mtime_us);
+  e.attr_timeout = e.entry_timeout = node.changes ? options_.short_timeout_s
+                                                  : options_.long_timeout_s;
+  return e;
+}
+
+Result<EntryInfo> Filesystem::Lookup(uint64_t parent, std::string_view name) {
+  std::shared_ptr<const Tree> t = TreeFor(parent);
+  const Node* dir = t->Find(parent);
+  if (dir == nullptr) return NoSuchInode(parent);
+  if (dir->kind != NodeKind::kDirectory) return Status::NotFound("not a directory");
+  const Node* child = t->Child(*dir, name);
+  if (child == nullptr) return Status::NotFound(std::string(name) + " does not exist");
+  return InfoOf(*child);
+}
+
+Result<EntryInfo> Filesystem::GetAttr(uint64_t ino) {
+  std::shared_ptr<const Tree> t = TreeFor(ino);
+  const Node* node = t->Find(ino);
+  if (node == nullptr) return NoSuchInode(ino);
+  return InfoOf(*node);
+}
+
+Result<std::string> Filesystem::ReadLink(uint64_t ino) {
+  std::shared_ptr<const Tree> t = TreeFor(ino);
+  const Node* node = t->Find(ino);
+  if (node == nullptr) return NoSuchInode(ino);
+  if (node->kind != NodeKind::kSymlink) return Status::InvalidArgument("not a symlink");
+  return node->link_target;
+}
+
+Result<std::vector<DirEntry>> Filesystem::ReadDir(uint64_t ino) {
+  std::shared_ptr<const Tree> t = TreeFor(ino);
+  const Node* dir = t->Find(ino);
+  if (dir == nullptr) return NoSuchInode(ino);
+  if (dir->kind != NodeKind::kDirectory) return Status::InvalidArgument("not a directory");
+  std::vector<DirEntry> out;
+  out.reserve(dir->children.size() + 2);
+  out.push_back({".", dir->ino, kDirMode});
+  out.push_back({"..", dir->parent, kDirMode});
+  for (const auto& [name, child_ino] : dir->children) {
+    const Node* child = t->Find(child_ino);
+    out.push_back({name, child_ino, child != nullptr ? ModeOf(child->kind) : kFileMode});
+  }
+  return out;
+}
+
+Result<std::unique_ptr<OpenFile>> Filesystem::Open(uint64_t ino, int flags) {
+  if ((flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC) != 0) {
+    return Status::ReadOnly("the backup mount is read-only");
+  }
+  std::shared_ptr<const Tree> t = tree();
+  const Node* node = t->Find(ino);
+  if (node == nullptr) return NoSuchInode(ino);
+  if (node->kind != NodeKind::kFile || !node->view) return Status::InvalidArgument("not a file");
+  return std::make_unique<OpenFile>(ino, node->view, options_.readahead_bytes);
+}
+
+Status Filesystem::Read(OpenFile* file, uint64_t offset, size_t size, ReadResult* out) {
+  const View& view = *file->view;
+  if (auto ahead = file->readahead.OnRead(offset, size, view.size())) {
+    reader_->Prefetch(file->view, ahead->first, ahead->second);
+  }
+  return reader_->Read(view, offset, size, out);
+}
+
+Result<std::optional<uint64_t>> Filesystem::Lseek(OpenFile* file, uint64_t offset, int whence) {
+  const uint64_t size = file->view->size();
+  switch (whence) {
+    case SEEK_SET:
+    case SEEK_CUR:
+      return std::optional<uint64_t>(offset);
+    case SEEK_END:
+      return std::optional<uint64_t>(size + offset);
+    case SEEK_DATA: {
+      if (offset >= size) return std::optional<uint64_t>();
+      VV_ASSIGN_OR_RETURN(uint64_t pos, file->view->SeekData(offset));
+      return pos >= size ? std::optional<uint64_t>() : std::optional<uint64_t>(pos);
+    }
+    case SEEK_HOLE: {
+      if (offset >= size) return std::optional<uint64_t>();
+      VV_ASSIGN_OR_RETURN(uint64_t pos, file->view->SeekHole(offset));
+      return std::optional<uint64_t>(std::min(pos, size));
+    }
+    default:
+      return Status::InvalidArgument("unknown lseek whence");
+  }
+}
+
+Result<std::optional<std::string>> Filesystem::GetXattr(uint64_t ino, std::string_view name) {
+  std::shared_ptr<const Tree> t = tree();
+  const Node* node = t->Find(ino);
+  if (node == nullptr) return NoSuchInode(ino);
+  for (const auto& [key, value] : node->xattrs) {
+    if (key == name) return std::optional<std::string>(value);
+  }
+  return std::optional<std::string>();
+}
+
+Result<std::vector<std::string>> Filesystem::ListXattr(uint64_t ino) {
+  std::shared_ptr<const Tree> t = tree();
+  const Node* node = t->Find(ino);
+  if (node == nullptr) return NoSuchInode(ino);
+  std::vector<std::string> names;
+  for (const auto& [key, value] : node->xattrs) names.push_back(key);
+  return names;
+}
+
+struct statvfs Filesystem::StatFs() {
+  std::shared_ptr<const Tree> t = tree();
+  struct statvfs s {};
+  s.f_bsize = 4096;
+  s.f_frsize = 4096;
+  s.f_blocks = (t->logical_bytes() + 4095) / 4096;
+  s.f_bfree = 0;
+  s.f_bavail = 0;
+  s.f_files = t->node_count();
+  s.f_ffree = 0;
+  s.f_favail = 0;
+  s.f_namemax = 255;
+  s.f_flag = ST_RDONLY;
+  return s;
+}
+
+}  // namespace vmvault::fs

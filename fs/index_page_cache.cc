@@ -1,0 +1,36 @@
+#include "fs/index_page_cache.h"
+
+namespace vmvault::fs {
+
+IndexPage::IndexPage(std::vector<store::ChunkId> slots) {
+  const uint32_t n = static_cast<uint32_t>(slots.size());
+  for (const store::ChunkId& id : slots) data_slots_ += id.is_zero() ? 0 : 1;
+  if (data_slots_ == 0 || n != store::kIndexPageSlots) {
+    if (data_slots_ == 0) return;  // absent
+    slots.resize(store::kIndexPageSlots);  // defensive: pad a short page with holes
+  }
+  slots_ = std::move(slots);
+  run_end_.resize(store::kIndexPageSlots);
+  uint32_t end = store::kIndexPageSlots;
+  for (uint32_t i = store::kIndexPageSlots; i-- > 0;) {
+    if (i + 1 < store::kIndexPageSlots && slots_[i].is_zero() != slots_[i + 1].is_zero()) {
+      end = i + 1;
+    }
+    run_end_[i] = static_cast<uint16_t>(end);
+  }
+}
+
+IndexPageCache::IndexPageCache(const store::Catalog* catalog, size_t capacity_bytes)
+    : catalog_(catalog),
+      lru_(capacity_bytes, 8, [](const IndexPage& p) { return p.charge(); }) {}
+
+Result<IndexPageCache::Page> IndexPageCache::Get(const IndexPageKey& key) {
+  return lru_.GetOrLoad(key, [this, &key]() -> Result<Page> {
+    std::vector<store::ChunkId> slots;
+    Status s = catalog_->ReadIndexPage(key.backup_id, key.disk, key.page, &slots);
+    if (!s.ok()) return s.WithContext("read index page");
+    return Page(std::make_shared<IndexPage>(std::move(slots)));
+  });
+}
+
+}  // namespace vmvault::fs

@@ -1,0 +1,35 @@
+// manifest.json: the description of one backup shown in its directory of the mount.
+// Generated from the catalog records; nothing here reads chunks.
+//
+//   {"format": "vmvault-manifest", "version": 1, "vm", "backup", "id", "time" (ISO
+//    8601 UTC), "time_us", "tier", "method", "parent" (backup name or null),
+//    "parent_id", "host", "duration_seconds", "config_kind", "config_file",
+//    "disks": [{"name", "file", "virtual_size", "chunk_size", "source_format",
+//               "source_path", "allocated_bytes", "bytes_read", "data_chunks",
+//               "new_chunks", "new_bytes", "stored_bytes"}],
+//    "vm_origin", "vm_period"}
+//
+// Pure functions; thread-safe.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "store/catalog.h"
+
+namespace vmvault::fs {
+
+struct ManifestInput {
+  const store::VmRecord* vm = nullptr;
+  const store::BackupRecord* backup = nullptr;
+  std::optional<std::string> parent_name;  // when the parent backup still exists
+  std::vector<std::string> disk_files;     // the raw view's file name, per disk
+  std::string config_file;                 // "" when the backup has no configuration
+};
+
+// The manifest as pretty-printed JSON with a trailing newline. Strings that are not
+// valid UTF-8 are written with replacement characters rather than failing.
+std::string BuildManifest(const ManifestInput& in);
+
+}  // namespace vmvault::fs

@@ -1,0 +1,162 @@
+#include "fs/mount.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <spdlog/sinks/syslog_sink.h>
+#include <spdlog/spdlog.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <cerrno>
+#include <memory>
+
+#include "base/thread_pool.h"
+#include "fs/filesystem.h"
+#include "fs/fuse_ops.h"
+#include "store/repository.h"
+
+namespace vmvault::fs {
+namespace {
+
+void LogToSyslog() {
+  try {
+    auto logger = spdlog::syslog_logger_mt("vmvault-mount", "vmvault", LOG_PID, LOG_DAEMON);
+    spdlog::set_default_logger(std::move(logger));
+  } catch (const std::exception& e) {
+    // Keep the current logger; its output goes to /dev/null once daemonized.
+    spdlog::warn("cannot log to syslog: {}", e.what());
+  }
+}
+
+// The absolute form of an existing `path`: libfuse changes to "/" when it
+// daemonizes, and unmounts by the path it mounted.
+std::string Absolute(const std::string& path) {
+  char* real = realpath(path.c_str(), nullptr);
+  if (real == nullptr) return path;
+  std::string out(real);
+  free(real);
+  return out;
+}
+
+}  // namespace
+
+Status CheckRepository(const std::string& path) {
+  int fds[2];
+  if (pipe2(fds, O_CLOEXEC) != 0) return Status::FromErrno(errno, "pipe");
+  const pid_t pid = fork();
+  if (pid < 0) {
+    const int err = errno;
+    close(fds[0]);
+    close(fds[1]);
+    return Status::FromErrno(err, "fork");
+  }
+  if (pid == 0) {
+    close(fds[0]);
+    Status s;
+    {
+      auto repo = store::Repository::Open(path, store::RepoMode::kReadOnly);
+      s = repo.status();
+    }
+    std::string msg(1, static_cast<char>(s.code()));
+    msg += s.message();
+    for (size_t done = 0; done < msg.size();) {
+      const ssize_t n = write(fds[1], msg.data() + done, msg.size() - done);
+      if (n <= 0) break;
+      done += static_cast<size_t>(n);
+    }
+    _exit(0);
+  }
+  close(fds[1]);
+  std::string msg;
+  char buf[512];
+  for (;;) {
+    const ssize_t n = read(fds[0], buf, sizeof buf);
+    if (n > 0) {
+      msg.append(buf, static_cast<size_t>(n));
+    } else if (n == 0 || errno != EINTR) {
+      break;
+    }
+  }
+  close(fds[0]);
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  if (msg.empty()) return Status::IOError("the process that checks the repository failed");
+  const auto code = static_cast<StatusCode>(static_cast<unsigned char>(msg[0]));
+  if (code == StatusCode::kOk) return Status::OK();
+  return Status(code, msg.substr(1));
+}
+
+Status ValidateMountpoint(const std::string& path) {
+  if (path.empty()) return Status::InvalidArgument("no mountpoint given");
+  struct stat st;
+  if (stat(path.c_str(), &st) != 0) {
+    const int err = errno;
+    if (err == ENOENT) return Status::NotFound("mountpoint " + path + " does not exist");
+    return Status::FromErrno(err, "mountpoint " + path);
+  }
+  if (!S_ISDIR(st.st_mode)) {
+    return Status::InvalidArgument("mountpoint " + path + " is not a directory");
+  }
+  DIR* dir = opendir(path.c_str());
+  if (dir == nullptr) return Status::FromErrno(errno, "mountpoint " + path);
+  bool empty = true;
+  while (dirent* e = readdir(dir)) {
+    const std::string_view name = e->d_name;
+    if (name != "." && name != "..") {
+      empty = false;
+      break;
+    }
+  }
+  closedir(dir);
+  if (!empty) return Status::InvalidArgument("mountpoint " + path + " is not empty");
+  return Status::OK();
+}
+
+Status RunMount(const MountOptions& given) {
+  VV_RETURN_IF_ERROR(ValidateMountpoint(given.mountpoint));
+  MountOptions options = given;
+  options.mountpoint = Absolute(given.mountpoint);
+  options.repo_path = Absolute(given.repo_path);
+  // Check the repository before mounting, so errors reach the terminal. The follower
+  // is opened only after the fork below.
+  VV_RETURN_IF_ERROR(
+      CheckRepository(options.repo_path).WithContext("repository " + options.repo_path));
+
+  const bool foreground = options.foreground || options.debug;
+  VV_ASSIGN_OR_RETURN(std::unique_ptr<FuseMount> mount, FuseMount::Create(options));
+  VV_RETURN_IF_ERROR(mount->Daemonize(foreground));
+  if (!foreground) LogToSyslog();
+
+  auto repo = store::Repository::Open(options.repo_path, store::RepoMode::kFollow);
+  if (!repo.ok()) {
+    spdlog::error("cannot open repository {}: {}", options.repo_path, repo.status().ToString());
+    return repo.status().WithContext("repository " + options.repo_path);
+  }
+  const size_t hw = ThreadPool::HardwareThreads();
+  FilesystemOptions fo;
+  fo.cache_bytes = options.cache_bytes;
+  fo.readahead_bytes = options.readahead_bytes;
+  fo.prefetch_threads = options.prefetch_threads != 0 ? options.prefetch_threads
+                                                      : std::max<size_t>(2, hw);
+  fo.refresh_interval_us = static_cast<int64_t>(options.refresh_interval_s * 1e6);
+  fo.uid = getuid();
+  fo.gid = getgid();
+  Result<std::unique_ptr<Filesystem>> fs = Filesystem::Create(repo->get(), fo);
+  if (!fs.ok()) {
+    spdlog::error("cannot read repository {}: {}", options.repo_path, fs.status().ToString());
+    return fs.status();
+  }
+  spdlog::info("serving repository {} at {}", options.repo_path, options.mountpoint);
+  const size_t threads = options.threads != 0 ? options.threads : std::max<size_t>(4, hw);
+  Status s = mount->Serve(fs->get(), threads);
+  mount.reset();  // unmounts before the filesystem and the repository go away
+  spdlog::info("unmounted {}", options.mountpoint);
+  return s;
+}
+
+}  // namespace vmvault::fs

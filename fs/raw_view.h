@@ -1,0 +1,49 @@
+// RawView: a disk of a backup, byte for byte, as `<disk>.raw`. Its regions come from
+// the disk's dense index in O(1): the chunk for offset X is slot X / chunk_size, on
+// index page slot / kIndexPageSlots, read through the shared IndexPageCache. A run of
+// hole slots within a page is one kZero region; a data slot is one kChunk region.
+//
+// Nothing is scanned to open, stat or read: the size comes from the DiskRecord and
+// st_blocks from DiskRecord::data_chunks. SEEK_DATA and SEEK_HOLE walk index pages,
+// skipping absent (all-hole) pages without reading any slot.
+//
+// The catalog and the page cache are not owned and must outlive the view. RawView is
+// immutable and thread-safe.
+#pragma once
+
+#include <cstdint>
+
+#include "fs/index_page_cache.h"
+#include "fs/view.h"
+#include "store/catalog.h"
+
+namespace vmvault::fs {
+
+class RawView final : public View {
+ public:
+  // `disk` is the disk's position in the backup's BackupRecord::disks.
+  RawView(IndexPageCache* pages, uint64_t backup_id, uint32_t disk,
+          const store::DiskRecord& record);
+
+  uint64_t size() const override { return size_; }
+  uint64_t allocated_bytes() const override { return allocated_; }
+  Status RegionAt(uint64_t offset, Region* out) const override;
+  Result<uint64_t> SeekData(uint64_t offset) const override;
+  Result<uint64_t> SeekHole(uint64_t offset) const override;
+
+  uint32_t chunk_size() const { return chunk_size_; }
+
+ private:
+  Status CheckValid() const;
+  Result<IndexPageCache::Page> PageAt(uint64_t page) const;
+  Result<uint64_t> Seek(uint64_t offset, bool want_data) const;
+
+  IndexPageCache* pages_;
+  const uint64_t backup_id_;
+  const uint32_t disk_;
+  const uint64_t size_;
+  const uint32_t chunk_size_;
+  const uint64_t allocated_;
+};
+
+}  // namespace vmvault::fs

@@ -1,0 +1,227 @@
+#include "fs/tree.h"
+
+#include <spdlog/spdlog.h>
+#include <xxhash.h>
+
+#include <algorithm>
+#include <map>
+#include <unordered_set>
+
+#include "base/names.h"
+#include "base/time_format.h"
+#include "fs/manifest.h"
+#include "fs/raw_view.h"
+#include "fs/region_map.h"
+
+namespace vmvault::fs {
+
+uint64_t Node::size() const {
+  switch (kind) {
+    case NodeKind::kFile: return view ? view->size() : 0;
+    case NodeKind::kSymlink: return link_target.size();
+    case NodeKind::kDirectory: return children.size();
+  }
+  return 0;
+}
+
+uint64_t Tree::InodeOfPath(std::string_view path) {
+  if (path.empty()) return kRootInode;
+  const uint64_t h = XXH3_64bits(path.data(), path.size());
+  return h <= kRootInode ? h + 2 : h;
+}
+
+const Node* Tree::Find(uint64_t ino) const {
+  auto it = nodes_.find(ino);
+  return it == nodes_.end() ? nullptr : &it->second;
+}
+
+const Node* Tree::Child(const Node& dir, std::string_view name) const {
+  auto it = std::lower_bound(dir.children.begin(), dir.children.end(), name,
+                             [](const auto& child, std::string_view n) { return child.first < n; });
+  if (it == dir.children.end() || it->first != name) return nullptr;
+  return Find(it->second);
+}
+
+const Node* Tree::FindPath(std::string_view path) const {
+  const Node* node = &root();
+  size_t pos = 0;
+  while (node != nullptr && pos < path.size()) {
+    if (path[pos] == '/') {
+      ++pos;
+      continue;
+    }
+    const size_t slash = std::min(path.find('/', pos), path.size());
+    node = Child(*node, path.substr(pos, slash - pos));
+    pos = slash;
+  }
+  return node;
+}
+
+// Builds a Tree. Not thread-safe; used only inside Tree::Build.
+class TreeBuilder {
+ public:
+  TreeBuilder(IndexPageCache* pages, int64_t built_us) : pages_(pages), tree_(new Tree()) {
+    tree_->built_us_ = built_us;
+    Node root;
+    root.ino = kRootInode;
+    root.parent = kRootInode;
+    root.changes = true;
+    tree_->nodes_.emplace(kRootInode, std::move(root));
+    paths_.insert("");
+  }
+
+  void AddVm(const store::VmRecord& vm, const std::vector<store::BackupRecord>& backups);
+
+  std::shared_ptr<const Tree> Finish() {
+    for (auto& [ino, node] : tree_->nodes_) {
+      std::sort(node.children.begin(), node.children.end());
+    }
+    return std::shared_ptr<const Tree>(tree_.release());
+  }
+
+ private:
+  // Adds `node` as a child of `parent` under a unique version of `name`; returns it.
+  Node& Add(uint64_t parent, std::string_view name, Node node);
+  Node& Dir(uint64_t ino) { return tree_->nodes_.at(ino); }
+  void Touch(uint64_t ino, int64_t mtime_us) {
+    Node& n = Dir(ino);
+    n.mtime_us = std::max(n.mtime_us, mtime_us);
+  }
+  void AddBackup(const store::VmRecord& vm, const store::BackupRecord& b, uint64_t backup_dir,
+                 const std::optional<std::string>& parent_name);
+
+  IndexPageCache* pages_;
+  std::unique_ptr<Tree> tree_;
+  std::unordered_set<std::string> paths_;
+};
+
+Node& TreeBuilder::Add(uint64_t parent, std::string_view raw_name, Node node) {
+  Node& dir = Dir(parent);
+  const std::string base = ValidateName(raw_name, "name").ok() ? std::string(raw_name)
+                                                               : SanitizeName(raw_name);
+  std::string name = base;
+  for (int n = 2; paths_.count(dir.path + "/" + name) != 0; ++n) {
+    name = base + "~" + std::to_string(n);
+  }
+  node.name = name;
+  node.path = dir.path + "/" + name;
+  node.parent = parent;
+  paths_.insert(node.path);
+  uint64_t ino = Tree::InodeOfPath(node.path);
+  for (uint64_t seed = 1; ino <= kRootInode || tree_->nodes_.count(ino) != 0; ++seed) {
+    spdlog::warn("inode collision for {}; rehashing", Printable(node.path));
+    ino = XXH3_64bits_withSeed(node.path.data(), node.path.size(), seed);
+  }
+  node.ino = ino;
+  if (node.kind == NodeKind::kDirectory) ++dir.subdirs;
+  if (node.kind == NodeKind::kFile && node.view) tree_->logical_bytes_ += node.view->size();
+  dir.children.emplace_back(name, ino);
+  Touch(parent, node.mtime_us);
+  return tree_->nodes_.emplace(ino, std::move(node)).first->second;
+}
+
+void TreeBuilder::AddVm(const store::VmRecord& vm,
+                        const std::vector<store::BackupRecord>& backups) {
+  Node vm_node;
+  vm_node.kind = NodeKind::kDirectory;
+  vm_node.changes = true;
+  vm_node.mtime_us = vm.created_us;
+  vm_node.xattrs = {{"user.vmvault.origin", vm.origin},
+                    {"user.vmvault.period", std::string(PeriodName(vm.period))},
+                    {"user.vmvault.tier", vm.tier}};
+  const uint64_t vm_dir = Add(kRootInode, vm.name, std::move(vm_node)).ino;
+
+  std::map<uint64_t, std::string> names_by_id;
+  for (const auto& b : backups) names_by_id[b.id] = b.name();
+  std::map<std::string, uint64_t> periods;
+  std::string latest_target;
+  int64_t latest_time = 0;
+  for (const store::BackupRecord& b : backups) {
+    const std::string period = PeriodOf(b.time_us, vm.period);
+    auto [it, inserted] = periods.emplace(period, 0);
+    if (inserted) {
+      Node p;
+      p.kind = NodeKind::kDirectory;
+      p.changes = true;
+      p.mtime_us = b.time_us;
+      it->second = Add(vm_dir, period, std::move(p)).ino;
+    }
+    Node bnode;
+    bnode.kind = NodeKind::kDirectory;
+    bnode.mtime_us = b.time_us;
+    const Node& backup_dir = Add(it->second, b.name(), std::move(bnode));
+    const uint64_t backup_ino = backup_dir.ino;
+    if (latest_target.empty() || b.time_us >= latest_time) {
+      latest_target = Dir(it->second).name + "/" + backup_dir.name;
+      latest_time = b.time_us;
+    }
+    std::optional<std::string> parent_name;
+    if (b.parent_id) {
+      if (auto p = names_by_id.find(*b.parent_id); p != names_by_id.end()) parent_name = p->second;
+    }
+    AddBackup(vm, b, backup_ino, parent_name);
+    Touch(it->second, b.time_us);
+    Touch(vm_dir, b.time_us);
+  }
+  Touch(kRootInode, Dir(vm_dir).mtime_us);
+  if (!latest_target.empty()) {
+    Node link;
+    link.kind = NodeKind::kSymlink;
+    link.changes = true;
+    link.mtime_us = latest_time;
+    link.link_target = latest_target;
+    Add(vm_dir, "latest", std::move(link));
+  }
+}
+
+void TreeBuilder::AddBackup(const store::VmRecord& vm, const store::BackupRecord& b,
+                            uint64_t backup_dir, const std::optional<std::string>& parent_name) {
+  auto add_file = [&](std::string_view name, std::shared_ptr<const View> view) -> std::string {
+    Node f;
+    f.kind = NodeKind::kFile;
+    f.mtime_us = b.time_us;
+    f.view = std::move(view);
+    return Add(backup_dir, name, std::move(f)).name;
+  };
+  ManifestInput in;
+  in.vm = &vm;
+  in.backup = &b;
+  in.parent_name = parent_name;
+  std::unordered_set<std::string> disk_names;
+  for (uint32_t i = 0; i < b.disks.size(); ++i) {
+    const store::DiskRecord& d = b.disks[i];
+    const std::string base = ValidateName(d.name, "disk").ok() ? d.name : SanitizeName(d.name);
+    std::string disk = base;
+    for (int n = 2; !disk_names.insert(disk).second; ++n) disk = base + "~" + std::to_string(n);
+    // The next views (qcow2, VHDX, VMDK, partitions) go here, over the raw view.
+    in.disk_files.push_back(
+        add_file(disk + ".raw", std::make_shared<RawView>(pages_, b.id, i, d)));
+  }
+  if (!b.config.empty()) {
+    const std::string name = b.config_kind == "libvirt-xml" ? "domain.xml"
+                             : b.config_kind == "vbox"      ? "machine.vbox"
+                                                            : "config.txt";
+    in.config_file = add_file(name, MakeBytesView(b.config));
+  }
+  add_file("manifest.json", MakeBytesView(BuildManifest(in)));
+}
+
+Result<std::shared_ptr<const Tree>> Tree::Build(const store::Catalog& catalog,
+                                                IndexPageCache* pages, int64_t built_us) {
+  VV_ASSIGN_OR_RETURN(std::vector<store::VmRecord> vms, catalog.ListVms());
+  TreeBuilder builder(pages, built_us);
+  for (const store::VmRecord& vm : vms) {
+    Result<std::vector<store::BackupRecord>> backups = catalog.ListBackups(vm.name);
+    if (!backups.ok()) {
+      // Show the rest of the repository; this VM appears empty.
+      spdlog::error("cannot list backups of VM {}: {}", Printable(vm.name),
+                    backups.status().ToString());
+      builder.AddVm(vm, {});
+      continue;
+    }
+    builder.AddVm(vm, *backups);
+  }
+  return builder.Finish();
+}
+
+}  // namespace vmvault::fs

@@ -1,0 +1,85 @@
+// Tree: an immutable snapshot of the mount's directory tree, built from the catalog.
+//
+//   /<vm>/                         xattrs user.vmvault.tier, .origin, .period
+//     latest -> <period>/<backup>
+//     <period>/<backup>/<disk>.raw   RawView
+//                       manifest.json, domain.xml | machine.vbox   RegionMap bytes
+//
+// Inode numbers come from the node's path (XXH3-64, never 0 or 1; the root is 1), so
+// they are the same in every build and across remounts, and `forget` has nothing to
+// clean up. A later build that no longer has a node simply answers ENOENT for it.
+// Names that are not valid path components are sanitized (base/names.h) and made
+// unique within their directory. mtimes are backup times: a backup's own for it and
+// its files, the newest backup's for period and VM directories and for the root.
+//
+// Building reads only catalog records, never an index page or a chunk. A Tree never
+// changes after Build; the Filesystem swaps in a new one to show new backups. Nodes
+// hold views by shared_ptr, so an open file keeps its view after a swap. The index
+// page cache passed to Build must outlive the tree's views. Thread-safe (immutable).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "base/result.h"
+#include "fs/index_page_cache.h"
+#include "fs/view.h"
+#include "store/catalog.h"
+
+namespace vmvault::fs {
+
+inline constexpr uint64_t kRootInode = 1;
+
+enum class NodeKind : uint8_t { kDirectory, kFile, kSymlink };
+
+struct Node {
+  uint64_t ino = 0;
+  uint64_t parent = 0;
+  NodeKind kind = NodeKind::kDirectory;
+  // True for nodes whose contents can change when new backups arrive: the root, VM
+  // and period directories and `latest`. They get short cache timeouts.
+  bool changes = false;
+  std::string name;
+  std::string path;  // "" for the root, else "/vm/period/..."
+  int64_t mtime_us = 0;
+  uint32_t subdirs = 0;
+  std::vector<std::pair<std::string, uint64_t>> children;  // sorted by name
+  std::string link_target;                                 // kSymlink
+  std::shared_ptr<const View> view;                        // kFile
+  std::vector<std::pair<std::string, std::string>> xattrs;  // sorted by name
+
+  uint64_t size() const;
+};
+
+class Tree {
+ public:
+  static Result<std::shared_ptr<const Tree>> Build(const store::Catalog& catalog,
+                                                   IndexPageCache* pages, int64_t built_us);
+
+  // The inode number of `path` ("" is the root), before collision handling.
+  static uint64_t InodeOfPath(std::string_view path);
+
+  const Node* Find(uint64_t ino) const;
+  const Node* Child(const Node& dir, std::string_view name) const;
+  const Node* FindPath(std::string_view path) const;  // "/vm/latest"; "" or "/" is the root
+  const Node& root() const { return *Find(kRootInode); }
+
+  size_t node_count() const { return nodes_.size(); }
+  int64_t built_us() const { return built_us_; }
+  uint64_t logical_bytes() const { return logical_bytes_; }
+
+ private:
+  friend class TreeBuilder;
+  Tree() = default;
+
+  std::unordered_map<uint64_t, Node> nodes_;
+  int64_t built_us_ = 0;
+  uint64_t logical_bytes_ = 0;
+};
+
+}  // namespace vmvault::fs

@@ -1,0 +1,289 @@
+// Real FUSE mounts of a real on-disk repository. Each test commits backups with a
+// writer, runs fs_mount_helper (RunMount) in a child process, and checks the mount
+// with ordinary system calls.
+#include <fcntl.h>
+#include <signal.h>
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/wait.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <random>
+#include <thread>
+
+#include "tests/fs/mount_fixture.h"
+
+namespace vmvault::fs::testing {
+namespace {
+
+TEST_F(MountTest, TreeAttributesAndXattrs) {
+  Mount();
+  EXPECT_EQ(List(mnt_), (std::set<std::string>{".", "..", "web"}));
+  EXPECT_EQ(List(mnt_ + "/web"), (std::set<std::string>{".", "..", "2026-11", "latest"}));
+  char target[256] = {};
+  ASSERT_GT(readlink((mnt_ + "/web/latest").c_str(), target, sizeof target - 1), 0);
+  EXPECT_EQ(std::string(target), "2026-11/" + first_.name());
+  const std::string dir = BackupDir(first_);
+  EXPECT_EQ(List(dir), (std::set<std::string>{".", "..", "manifest.json", "vda.raw"}));
+  // Through the symlink too.
+  EXPECT_EQ(List(mnt_ + "/web/latest"), List(dir));
+
+  struct stat st;
+  ASSERT_EQ(stat((dir + "/vda.raw").c_str(), &st), 0);
+  EXPECT_EQ(static_cast<uint64_t>(st.st_size), disk_.size);
+  EXPECT_EQ(st.st_mtim.tv_sec, TestTime() / 1'000'000);
+  EXPECT_EQ(st.st_blocks, static_cast<blkcnt_t>(13 * kCs / 512));
+  EXPECT_EQ(st.st_mode & 07777, 0444u);
+  ASSERT_EQ(stat((mnt_ + "/web").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mtim.tv_sec, TestTime() / 1'000'000);
+
+  const std::string manifest = ReadAll(dir + "/manifest.json");
+  EXPECT_NE(manifest.find("\"vm\": \"web\""), std::string::npos) << manifest;
+  EXPECT_NE(manifest.find("\"file\": \"vda.raw\""), std::string::npos);
+
+  char value[128] = {};
+  ssize_t n = getxattr((mnt_ + "/web").c_str(), "user.vmvault.tier", value, sizeof value);
+  ASSERT_GT(n, 0);
+  EXPECT_EQ(std::string(value, n), "hot");
+  n = getxattr((mnt_ + "/web").c_str(), "user.vmvault.origin", value, sizeof value);
+  ASSERT_GT(n, 0);
+  EXPECT_EQ(std::string(value, n), "qemu:///system/web");
+  EXPECT_EQ(getxattr((mnt_ + "/web").c_str(), "user.nope", value, sizeof value), -1);
+  EXPECT_EQ(errno, ENODATA);
+
+  EXPECT_EQ(stat((mnt_ + "/nope").c_str(), &st), -1);
+  EXPECT_EQ(errno, ENOENT);
+  struct statvfs vfs;
+  ASSERT_EQ(statvfs(mnt_.c_str(), &vfs), 0);
+  EXPECT_TRUE(vfs.f_flag & ST_RDONLY);
+  EXPECT_EQ(vfs.f_bavail, 0u);
+}
+
+TEST_F(MountTest, BytesMatchAndSeekDataHoleWork) {
+  Mount();
+  const std::string path = BackupDir(first_) + "/vda.raw";
+  const std::string all = ReadAll(path);
+  ASSERT_EQ(all.size(), disk_.size);
+  EXPECT_TRUE(all == ExpectedBytes(disk_, kCs, 0, disk_.size));
+
+  int fd = open(path.c_str(), O_RDONLY);
+  ASSERT_GE(fd, 0);
+  std::vector<std::thread> threads;
+  std::atomic<int> bad{0};
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      std::mt19937_64 rng(t);
+      std::string buf(3 * kCs, '\0');
+      for (int i = 0; i < 100; ++i) {
+        const uint64_t off = rng() % disk_.size;
+        const size_t len = 1 + rng() % buf.size();
+        const ssize_t n = pread(fd, buf.data(), len, static_cast<off_t>(off));
+        if (n < 0 || buf.compare(0, n, ExpectedBytes(disk_, kCs, off, len)) != 0) bad++;
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(bad.load(), 0);
+
+  EXPECT_EQ(lseek(fd, 0, SEEK_DATA), 0);
+  EXPECT_EQ(lseek(fd, 0, SEEK_HOLE), 8 * kCs);
+  EXPECT_EQ(lseek(fd, 8 * kCs, SEEK_DATA), 20 * kCs);
+  EXPECT_EQ(lseek(fd, 21 * kCs + 5, SEEK_HOLE), 24 * kCs);
+  EXPECT_EQ(lseek(fd, 24 * kCs, SEEK_DATA), 40 * kCs);
+  EXPECT_EQ(lseek(fd, 40 * kCs, SEEK_HOLE), static_cast<off_t>(disk_.size));
+  EXPECT_EQ(lseek(fd, static_cast<off_t>(disk_.size), SEEK_DATA), -1);
+  EXPECT_EQ(errno, ENXIO);
+  close(fd);
+}
+
+TEST_F(MountTest, WritesFailWithErofs) {
+  Mount();
+  const std::string dir = BackupDir(first_);
+  const std::string path = dir + "/vda.raw";
+  for (int flags : {O_RDWR, O_WRONLY}) {
+    errno = 0;
+    EXPECT_EQ(open(path.c_str(), flags), -1);
+    EXPECT_EQ(errno, EROFS);
+  }
+  EXPECT_EQ(open((dir + "/new").c_str(), O_CREAT | O_WRONLY, 0644), -1);
+  EXPECT_EQ(errno, EROFS);
+  EXPECT_EQ(mkdir((mnt_ + "/x").c_str(), 0755), -1);
+  EXPECT_EQ(errno, EROFS);
+  EXPECT_EQ(unlink(path.c_str()), -1);
+  EXPECT_EQ(errno, EROFS);
+  EXPECT_EQ(truncate(path.c_str(), 0), -1);
+  EXPECT_EQ(errno, EROFS);
+  EXPECT_EQ(setxattr((mnt_ + "/web").c_str(), "user.x", "1", 1, 0), -1);
+  EXPECT_EQ(errno, EROFS);
+}
+
+TEST_F(MountTest, InodesSurviveARemount) {
+  const std::vector<std::string> rel = {"", "/web", "/web/latest", "/web/2026-11",
+                                        "/web/2026-11/" + first_.name(),
+                                        "/web/2026-11/" + first_.name() + "/vda.raw",
+                                        "/web/2026-11/" + first_.name() + "/manifest.json"};
+  auto inodes = [&] {
+    std::vector<ino_t> out;
+    for (const std::string& r : rel) {
+      struct stat st;
+      EXPECT_EQ(lstat((mnt_ + r).c_str(), &st), 0) << r;
+      out.push_back(st.st_ino);
+    }
+    return out;
+  };
+  Mount();
+  const std::vector<ino_t> before = inodes();
+  Unmount();
+  ASSERT_FALSE(IsMounted(mnt_));
+  Mount();
+  EXPECT_EQ(inodes(), before);
+  EXPECT_EQ(before[0], 1u);
+}
+
+TEST_F(MountTest, NewBackupAppearsWhileMounted) {
+  Mount();
+  ASSERT_EQ(List(mnt_ + "/web/2026-11").size(), 3u);
+  DiskSpec d2 = disk_;
+  d2.seed = 99;
+  auto b = CommitDisks(writer_.get(), MakeVm("web"), TestTime(60), {d2}, first_.id);
+  ASSERT_TRUE(b.ok());
+  auto db = CommitDisks(writer_.get(), MakeVm("db"), TestTime(60), {d2});
+  ASSERT_TRUE(db.ok());
+  const std::string path = BackupDir(*b) + "/vda.raw";
+  bool seen = false;
+  for (int i = 0; i < 100 && !seen; ++i) {
+    struct stat st;
+    seen = stat(path.c_str(), &st) == 0;
+    if (!seen) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ASSERT_TRUE(seen) << "the new backup did not appear within 10 s";
+  EXPECT_TRUE(ReadAll(path) == ExpectedBytes(d2, kCs, 0, d2.size));
+  EXPECT_TRUE(List(mnt_).count("db"));
+  char target[256] = {};
+  for (int i = 0; i < 50; ++i) {
+    std::fill(std::begin(target), std::end(target), 0);
+    readlink((mnt_ + "/web/latest").c_str(), target, sizeof target - 1);
+    if (std::string(target) == "2026-11/" + b->name()) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_EQ(std::string(target), "2026-11/" + b->name());
+}
+
+TEST_F(MountTest, CorruptChunkGivesEioForItsRangeOnly) {
+  // Overwrite the stored value of slot 2 with a valid encoding of other bytes.
+  const std::string bytes = testing::SlotBytes(disk_, 2, kCs);
+  const store::ChunkId id = writer_->hasher().Hash(
+      {reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()});
+  std::string other(kCs, 'q'), value;
+  store::ChunkEncoder(1).Encode({reinterpret_cast<const uint8_t*>(other.data()), other.size()},
+                                &value);
+  store::KvBatch batch;
+  batch.Put(store::KvSpace::kChunks, id.key(), value);
+  ASSERT_TRUE(writer_->kv().Write(batch, true).ok());
+
+  Mount();
+  const std::string path = BackupDir(first_) + "/vda.raw";
+  int fd = open(path.c_str(), O_RDONLY);
+  ASSERT_GE(fd, 0);
+  std::string buf(4096, '\0');
+  errno = 0;
+  EXPECT_EQ(pread(fd, buf.data(), buf.size(), 2 * kCs + 8192), -1);
+  EXPECT_EQ(errno, EIO);
+  for (uint64_t off : {uint64_t{0}, uint64_t{kCs}, 3 * uint64_t{kCs} + 4096, 20 * uint64_t{kCs}}) {
+    ASSERT_EQ(pread(fd, buf.data(), buf.size(), static_cast<off_t>(off)), 4096) << off;
+    EXPECT_TRUE(buf == ExpectedBytes(disk_, kCs, off, 4096)) << off;
+  }
+  close(fd);
+}
+
+// Chunks that RocksDB has flushed out of its memtable (into blob files) are read
+// through a different path than the write-ahead log the follower replays.
+TEST_F(MountTest, ReadsFlushedChunks) {
+  ASSERT_TRUE(writer_->kv().Compact(store::KvSpace::kChunks).ok());
+  ASSERT_TRUE(writer_->kv().Compact(store::KvSpace::kIndex).ok());
+  Mount();
+  const std::string path = BackupDir(first_) + "/vda.raw";
+  EXPECT_TRUE(ReadAll(path) == ExpectedBytes(disk_, kCs, 0, disk_.size));
+}
+
+TEST_F(MountTest, MemoryStaysBoundedWithTheDefaultCache) {
+  DiskSpec big;
+  big.name = "big";
+  big.size = 160ull << 20;  // well over the 64 MiB chunk cache
+  big.seed = 7;
+  auto b = CommitDisks(writer_.get(), MakeVm("bulk"), TestTime(), {big});
+  ASSERT_TRUE(b.ok()) << b.status().ToString();
+  Mount();
+  const std::string path = BackupDir(*b, "bulk") + "/big.raw";
+  int fd = open(path.c_str(), O_RDONLY);
+  ASSERT_GE(fd, 0);
+  std::vector<std::thread> readers;
+  std::atomic<int> bad{0};
+  for (int t = 0; t < 4; ++t) {
+    readers.emplace_back([&, t] {
+      std::string buf(1 << 20, '\0');
+      // Each reader streams the whole disk from its own starting point.
+      for (uint64_t i = 0; i < big.size >> 20; ++i) {
+        const uint64_t off = (((i + 40 * t) % (big.size >> 20)) << 20);
+        if (pread(fd, buf.data(), buf.size(), static_cast<off_t>(off)) != 1 << 20) bad++;
+      }
+    });
+  }
+  for (auto& r : readers) r.join();
+  close(fd);
+  EXPECT_EQ(bad.load(), 0);
+  const uint64_t peak = PeakRss(child_);
+  EXPECT_GT(peak, 0u);
+  EXPECT_LT(peak, 256ull << 20) << "peak RSS " << (peak >> 20) << " MiB";
+  std::printf("mount peak RSS: %llu MiB\n", static_cast<unsigned long long>(peak >> 20));
+}
+
+TEST_F(MountTest, DaemonizesUnlessForeground) {
+  Mount(/*foreground=*/false);
+  EXPECT_FALSE(PidsMentioning(mnt_).empty());
+  const std::string path = BackupDir(first_) + "/vda.raw";
+  EXPECT_TRUE(ReadAll(path) == ExpectedBytes(disk_, kCs, 0, disk_.size));
+  ASSERT_EQ(std::system(("fusermount3 -u '" + mnt_ + "'").c_str()), 0);
+  for (int i = 0; i < 300 && !PidsMentioning(mnt_).empty(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_TRUE(PidsMentioning(mnt_).empty()) << "the daemon did not exit after unmount";
+}
+
+TEST_F(MountTest, RelativePathsWorkInTheForegroundAndInTheBackground) {
+  for (bool foreground : {true, false}) {
+    Mount(foreground, /*relative=*/true);
+    EXPECT_TRUE(ReadAll(BackupDir(first_) + "/vda.raw") ==
+                ExpectedBytes(disk_, kCs, 0, disk_.size));
+    Unmount();
+    EXPECT_FALSE(IsMounted(mnt_));
+  }
+}
+
+TEST_F(MountTest, SigtermUnmountsCleanly) {
+  Mount();
+  ASSERT_EQ(kill(child_, SIGTERM), 0);
+  int status = 0;
+  for (int i = 0; i < 500 && waitpid(child_, &status, WNOHANG) == 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+  child_ = -1;
+  EXPECT_FALSE(IsMounted(mnt_));
+}
+
+TEST_F(MountTest, HelperReportsANonEmptyMountpoint) {
+  std::ofstream(mnt_ + "/junk") << "x";
+  const std::string cmd = std::string(VV_MOUNT_HELPER) + " '" + repo_path_ + "' '" + mnt_ +
+                          "' -f 2>" + tmp_.path() + "/err";
+  const int rc = std::system(cmd.c_str());
+  EXPECT_NE(rc, 0);
+  EXPECT_NE(ReadAll(tmp_.path() + "/err").find("not empty"), std::string::npos);
+  EXPECT_FALSE(IsMounted(mnt_));
+}
+
+}  // namespace
+}  // namespace vmvault::fs::testing

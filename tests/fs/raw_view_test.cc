@@ -1,0 +1,337 @@
+#include "fs/raw_view.h"
+
+#include <gtest/gtest.h>
+
+#include <random>
+#include <thread>
+
+#include "fs/chunk_cache.h"
+#include "fs/index_page_cache.h"
+#include "fs/view_reader.h"
+#include "tests/fs/fs_test_util.h"
+
+namespace vmvault::fs {
+namespace {
+
+using testing::CommitDisks;
+using testing::DiskSpec;
+using testing::ExpectedBytes;
+
+constexpr uint32_t kCs = 64 << 10;
+constexpr uint64_t kPageBytes = uint64_t{store::kIndexPageSlots} * kCs;
+
+struct Shape {
+  std::string label;
+  DiskSpec disk;
+};
+
+std::vector<Shape> Shapes() {
+  std::vector<Shape> s;
+  auto add = [&](std::string label, uint64_t size, std::function<bool(uint64_t)> data,
+                 uint64_t dedup = 0) {
+    DiskSpec d;
+    d.size = size;
+    d.seed = s.size() + 11;
+    d.has_data = std::move(data);
+    d.dedup_period = dedup;
+    s.push_back({std::move(label), d});
+  };
+  add("full", 3 * kCs + kCs / 2 + 123, [](uint64_t) { return true; });
+  add("single_chunk", kCs, [](uint64_t) { return true; });
+  add("tiny_partial", 1000, [](uint64_t) { return true; });
+  add("all_holes", 10 << 20, [](uint64_t) { return false; });
+  add("sparse", 300ull << 20, [](uint64_t slot) { return slot % 97 == 3 || slot == 4799; });
+  // Several index pages; runs of data across page boundaries; an absent middle page;
+  // a partial last chunk; shared chunks.
+  add("multi_page", 3 * kPageBytes + 777,
+      [](uint64_t slot) {
+        if (slot >= 4096 && slot < 8190) return false;  // page 1 nearly empty
+        return slot % 501 == 0 || (slot >= 4090 && slot <= 4097) ||
+               (slot >= 8190 && slot <= 8193) || slot == 3 * 4096 || slot >= 12286;
+      },
+      7);
+  add("not_multiple", 5 * kCs + 1, [](uint64_t slot) { return slot != 2; });
+  add("empty", 0, [](uint64_t) { return true; });
+  return s;
+}
+
+class RawViewShapeTest : public ::testing::TestWithParam<Shape> {
+ protected:
+  void SetUp() override {
+    repo_ = store::Repository::OpenInMemory(testing::TestConfig(kCs));
+    auto b = CommitDisks(repo_.get(), testing::MakeVm("vm1"), testing::TestTime(),
+                         {GetParam().disk});
+    ASSERT_TRUE(b.ok()) << b.status().ToString();
+    backup_ = *b;
+    pages_ = std::make_unique<IndexPageCache>(&repo_->catalog(), 4 << 20);
+    cache_ = std::make_unique<ChunkCache>(&repo_->chunks(), 8 << 20, kCs);
+    pool_ = std::make_unique<ThreadPool>(2);
+    reader_ = std::make_unique<ViewReader>(cache_.get(), pool_.get());
+    view_ = std::make_shared<RawView>(pages_.get(), backup_.id, 0, backup_.disks[0]);
+  }
+
+  // The reference: SEEK_DATA / SEEK_HOLE by scanning slots.
+  uint64_t RefSeek(uint64_t off, bool data) const {
+    const DiskSpec& d = GetParam().disk;
+    for (uint64_t slot = off / kCs; slot * kCs < d.size; ++slot) {
+      if (d.has_data(slot) == data) return std::max(off, slot * kCs);
+    }
+    return d.size;
+  }
+
+  std::unique_ptr<store::Repository> repo_;
+  store::BackupRecord backup_;
+  std::unique_ptr<IndexPageCache> pages_;
+  std::unique_ptr<ChunkCache> cache_;
+  std::unique_ptr<ThreadPool> pool_;
+  std::unique_ptr<ViewReader> reader_;
+  std::shared_ptr<RawView> view_;
+};
+
+TEST_P(RawViewShapeTest, RandomReadsMatchSource) {
+  const DiskSpec& d = GetParam().disk;
+  ASSERT_EQ(view_->size(), d.size);
+  std::mt19937_64 rng(42);
+  const uint64_t span = d.size + kCs;
+  for (int i = 0; i < 400; ++i) {
+    uint64_t off = rng() % span;
+    if (i % 3 == 0) {  // near a chunk or page boundary
+      const uint64_t unit = i % 2 == 0 ? kCs : kPageBytes;
+      off = (off / unit) * unit + (rng() % 64) - 32;
+      if (off > span) off = rng() % span;
+    }
+    const uint64_t len = 1 + rng() % (3 * kCs);
+    ReadResult r;
+    ASSERT_TRUE(reader_->Read(*view_, off, len, &r).ok());
+    const std::string want = off < d.size ? ExpectedBytes(d, kCs, off, len) : std::string();
+    ASSERT_EQ(r.size(), want.size()) << "off " << off << " len " << len;
+    ASSERT_TRUE(r.ToString() == want) << "off " << off << " len " << len;
+  }
+}
+
+TEST_P(RawViewShapeTest, LargeBlockReadsMatch) {
+  const DiskSpec& d = GetParam().disk;
+  // The whole disk when small; else 4 MiB blocks around each page boundary and the end.
+  std::vector<uint64_t> starts;
+  if (d.size <= (64 << 20)) {
+    for (uint64_t off = 0; off < d.size; off += 4 << 20) starts.push_back(off);
+  } else {
+    for (uint64_t p = 0; p < d.size; p += kPageBytes) starts.push_back(p < (2 << 20) ? 0 : p - (2 << 20));
+    starts.push_back(d.size - std::min<uint64_t>(d.size, 4 << 20));
+  }
+  for (uint64_t off : starts) {
+    ReadResult r;
+    ASSERT_TRUE(reader_->Read(*view_, off, 4 << 20, &r).ok());
+    EXPECT_TRUE(r.ToString() == ExpectedBytes(d, kCs, off, 4 << 20)) << off;
+  }
+}
+
+TEST_P(RawViewShapeTest, SeekDataAndHoleMatchTheIndex) {
+  const DiskSpec& d = GetParam().disk;
+  std::vector<uint64_t> offsets = {0, 1, kCs - 1, kCs, kCs + 1, kPageBytes - 1, kPageBytes,
+                                   d.size == 0 ? 0 : d.size - 1, d.size, d.size + 5};
+  std::mt19937_64 rng(7);
+  for (int i = 0; i < 200; ++i) offsets.push_back(d.size == 0 ? 0 : rng() % d.size);
+  for (uint64_t slot = 0; slot * kCs < std::min<uint64_t>(d.size, 3 * kPageBytes); slot += 1) {
+    if (slot % 512 == 0 || (slot > 4085 && slot < 4100) || (slot > 8185 && slot < 8200)) {
+      offsets.push_back(slot * kCs);
+      offsets.push_back(slot * kCs + 17);
+    }
+  }
+  for (uint64_t off : offsets) {
+    auto data = view_->SeekData(off);
+    auto hole = view_->SeekHole(off);
+    ASSERT_TRUE(data.ok() && hole.ok());
+    if (off >= d.size) {
+      EXPECT_EQ(*data, d.size);
+      EXPECT_EQ(*hole, d.size);
+      continue;
+    }
+    EXPECT_EQ(*data, RefSeek(off, true)) << "SEEK_DATA from " << off;
+    EXPECT_EQ(*hole, RefSeek(off, false)) << "SEEK_HOLE from " << off;
+  }
+}
+
+TEST_P(RawViewShapeTest, AllocatedBytesComeFromTheRecord) {
+  const DiskSpec& d = GetParam().disk;
+  uint64_t want = 0;
+  for (uint64_t slot = 0; slot * kCs < d.size; ++slot) {
+    if (d.has_data(slot)) want += std::min<uint64_t>(kCs, d.size - slot * kCs);
+  }
+  // Rounded up to whole chunks, as data_chunks * chunk_size, capped at the size.
+  EXPECT_GE(view_->allocated_bytes(), want);
+  EXPECT_LE(view_->allocated_bytes(), std::min<uint64_t>(d.size, want + kCs));
+  EXPECT_EQ(view_->allocated_bytes(),
+            std::min<uint64_t>(backup_.disks[0].data_chunks * kCs, d.size));
+}
+
+TEST_P(RawViewShapeTest, ConcurrentReadersSeeTheSameBytes) {
+  const DiskSpec& d = GetParam().disk;
+  if (d.size == 0) return;
+  std::vector<std::thread> threads;
+  std::atomic<int> mismatches{0};
+  for (int t = 0; t < 6; ++t) {
+    threads.emplace_back([&, t] {
+      std::mt19937_64 rng(100 + t);
+      for (int i = 0; i < 60; ++i) {
+        const uint64_t off = rng() % d.size;
+        const uint64_t len = 1 + rng() % (2 * kCs);
+        ReadResult r;
+        if (!reader_->Read(*view_, off, len, &r).ok() ||
+            r.ToString() != ExpectedBytes(d, kCs, off, len)) {
+          mismatches.fetch_add(1);
+        }
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(mismatches.load(), 0);
+}
+
+INSTANTIATE_TEST_SUITE_P(Shapes, RawViewShapeTest, ::testing::ValuesIn(Shapes()),
+                         [](const auto& info) { return info.param.label; });
+
+TEST(RawViewTest, RegionAtIsOneChunkOrARunOfHoles) {
+  auto repo = store::Repository::OpenInMemory(testing::TestConfig(kCs));
+  DiskSpec d;
+  d.size = 10 * kCs;
+  d.has_data = [](uint64_t slot) { return slot == 0 || slot == 6; };
+  auto b = CommitDisks(repo.get(), testing::MakeVm("vm1"), testing::TestTime(), {d});
+  ASSERT_TRUE(b.ok());
+  IndexPageCache pages(&repo->catalog(), 1 << 20);
+  RawView view(&pages, b->id, 0, b->disks[0]);
+  Region r;
+  ASSERT_TRUE(view.RegionAt(kCs / 2, &r).ok());
+  EXPECT_EQ(r.type, RegionType::kChunk);
+  EXPECT_EQ(r.offset, 0u);
+  EXPECT_EQ(r.length, kCs);
+  ASSERT_TRUE(view.RegionAt(3 * kCs + 5, &r).ok());
+  EXPECT_EQ(r.type, RegionType::kZero);
+  EXPECT_EQ(r.offset, 3 * kCs);  // a region starts at its slot
+  EXPECT_EQ(r.end(), 6 * kCs);   // and runs to the next data slot
+  ASSERT_TRUE(view.RegionAt(7 * kCs, &r).ok());
+  EXPECT_EQ(r.end(), 10 * kCs);
+  EXPECT_FALSE(view.RegionAt(10 * kCs, &r).ok());
+}
+
+TEST(RawViewTest, CorruptChunkFailsOnlyItsRange) {
+  auto repo = store::Repository::OpenInMemory(testing::TestConfig(kCs));
+  DiskSpec d;
+  d.size = 4 * kCs;
+  auto b = CommitDisks(repo.get(), testing::MakeVm("vm1"), testing::TestTime(), {d});
+  ASSERT_TRUE(b.ok());
+  IndexPageCache pages(&repo->catalog(), 1 << 20);
+  ChunkCache cache(&repo->chunks(), 8 << 20, kCs);
+  ViewReader reader(&cache, nullptr);
+  RawView view(&pages, b->id, 0, b->disks[0]);
+
+  // Replace slot 1's stored value with a valid encoding of other bytes.
+  Region r;
+  ASSERT_TRUE(view.RegionAt(kCs, &r).ok());
+  std::string other(kCs, 'z');
+  std::string value;
+  store::ChunkEncoder(1).Encode(
+      {reinterpret_cast<const uint8_t*>(other.data()), other.size()}, &value);
+  store::KvBatch batch;
+  batch.Put(store::KvSpace::kChunks, r.chunk.key(), value);
+  ASSERT_TRUE(repo->kv().Write(batch, true).ok());
+  // And slot 3's with bytes that do not decode at all.
+  Region r3;
+  ASSERT_TRUE(view.RegionAt(3 * kCs, &r3).ok());
+  store::KvBatch batch3;
+  batch3.Put(store::KvSpace::kChunks, r3.chunk.key(), "\x07garbage");
+  ASSERT_TRUE(repo->kv().Write(batch3, true).ok());
+
+  for (int attempt = 0; attempt < 2; ++attempt) {  // never cached
+    ReadResult bad;
+    Status s = reader.Read(view, kCs + 10, 100, &bad);
+    EXPECT_TRUE(s.IsCorruption()) << s.ToString();
+    EXPECT_NE(s.message().find(r.chunk.hex()), std::string::npos) << s.ToString();
+    EXPECT_EQ(s.ToErrno(), EIO);
+  }
+  ReadResult bad3;
+  EXPECT_TRUE(reader.Read(view, 3 * kCs, 10, &bad3).IsCorruption());
+  ReadResult spanning;
+  EXPECT_FALSE(reader.Read(view, 0, 2 * kCs, &spanning).ok());
+  for (uint64_t slot : {0, 2}) {
+    ReadResult good;
+    ASSERT_TRUE(reader.Read(view, slot * kCs, kCs, &good).ok());
+    EXPECT_TRUE(good.ToString() == ExpectedBytes(d, kCs, slot * kCs, kCs));
+  }
+}
+
+TEST(RawViewTest, MissingChunkIsCorruption) {
+  auto repo = store::Repository::OpenInMemory(testing::TestConfig(kCs));
+  DiskSpec d;
+  d.size = 2 * kCs;
+  auto b = CommitDisks(repo.get(), testing::MakeVm("vm1"), testing::TestTime(), {d});
+  ASSERT_TRUE(b.ok());
+  IndexPageCache pages(&repo->catalog(), 1 << 20);
+  ChunkCache cache(&repo->chunks(), 8 << 20, kCs);
+  ViewReader reader(&cache, nullptr);
+  RawView view(&pages, b->id, 0, b->disks[0]);
+  Region r;
+  ASSERT_TRUE(view.RegionAt(0, &r).ok());
+  ASSERT_TRUE(repo->chunks().Delete(r.chunk).ok());
+  ReadResult out;
+  Status s = reader.Read(view, 0, 10, &out);
+  EXPECT_TRUE(s.IsCorruption()) << s.ToString();
+  EXPECT_EQ(s.ToErrno(), EIO);
+}
+
+TEST(RawViewTest, InvalidChunkSizeIsCorruptionNotACrash) {
+  auto repo = store::Repository::OpenInMemory(testing::TestConfig(kCs));
+  IndexPageCache pages(&repo->catalog(), 1 << 20);
+  store::DiskRecord rec;
+  rec.virtual_size = 1000;
+  rec.chunk_size = 0;
+  RawView view(&pages, 1, 0, rec);
+  Region r;
+  EXPECT_TRUE(view.RegionAt(0, &r).IsCorruption());
+  EXPECT_FALSE(view.SeekData(0).ok());
+}
+
+TEST(RawViewTest, TerabyteSparseDiskOpensAndReadsWithoutScanning) {
+  auto repo = store::Repository::OpenInMemory(testing::TestConfig(1 << 20));
+  const uint64_t cs = 1 << 20;
+  DiskSpec d;
+  d.size = 1ull << 40;
+  const uint64_t far_slot = 700'000;
+  const uint64_t last_slot = d.size / cs - 1;
+  d.has_data = [&](uint64_t slot) { return slot == 0 || slot == far_slot || slot == last_slot; };
+  auto b = CommitDisks(repo.get(), testing::MakeVm("big"), testing::TestTime(), {d});
+  ASSERT_TRUE(b.ok()) << b.status().ToString();
+  IndexPageCache pages(&repo->catalog(), 16 << 20);
+  ChunkCache cache(&repo->chunks(), 8 << 20, cs);
+  ViewReader reader(&cache, nullptr);
+  RawView view(&pages, b->id, 0, b->disks[0]);
+
+  EXPECT_EQ(view.size(), d.size);
+  EXPECT_EQ(view.allocated_bytes(), 3 * cs);
+  EXPECT_EQ(pages.stats().loads, 0u);  // size and allocation need no index page
+  ReadResult first;
+  ASSERT_TRUE(reader.Read(view, 0, 4096, &first).ok());
+  EXPECT_TRUE(first.ToString() == ExpectedBytes(d, cs, 0, 4096));
+  EXPECT_EQ(pages.stats().loads, 1u);
+  ReadResult far;
+  ASSERT_TRUE(reader.Read(view, far_slot * cs - 100, 200, &far).ok());
+  EXPECT_TRUE(far.ToString() == ExpectedBytes(d, cs, far_slot * cs - 100, 200));
+  EXPECT_LE(pages.stats().loads, 3u);
+
+  auto data = view.SeekData(cs);
+  ASSERT_TRUE(data.ok());
+  EXPECT_EQ(*data, far_slot * cs);
+  EXPECT_EQ(*view.SeekData(far_slot * cs + 1), far_slot * cs + 1);  // inside data
+  EXPECT_EQ(*view.SeekHole(far_slot * cs + 1), (far_slot + 1) * cs);
+  auto last = view.SeekData((far_slot + 1) * cs);
+  ASSERT_TRUE(last.ok());
+  EXPECT_EQ(*last, last_slot * cs);
+  auto hole = view.SeekHole(last_slot * cs);
+  ASSERT_TRUE(hole.ok());
+  EXPECT_EQ(*hole, d.size);
+  // Absent pages are cached cheaply.
+  EXPECT_LT(pages.stats().bytes, 1u << 20);
+}
+
+}  // namespace
+}  // namespace vmvault::fs

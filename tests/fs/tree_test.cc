@@ -1,0 +1,209 @@
+#include "fs/tree.h"
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "base/time_format.h"
+#include "fs/view_reader.h"
+#include "tests/fs/fs_test_util.h"
+
+namespace vmvault::fs {
+namespace {
+
+using testing::CommitDisks;
+using testing::DiskSpec;
+using testing::MakeVm;
+using testing::TestTime;
+
+constexpr uint32_t kCs = 64 << 10;
+constexpr int64_t kDay = 86400;
+
+std::vector<std::string> Names(const Node& dir) {
+  std::vector<std::string> out;
+  for (const auto& [name, ino] : dir.children) out.push_back(name);
+  return out;
+}
+
+DiskSpec Disk(std::string name, uint64_t size) {
+  DiskSpec d;
+  d.name = std::move(name);
+  d.size = size;
+  return d;
+}
+
+// web: monthly, three backups over two months; db: weekly, one backup with a
+// libvirt configuration.
+class TreeTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    repo_ = store::Repository::OpenInMemory(testing::TestConfig(kCs));
+    Populate(repo_.get());
+    pages_ = std::make_unique<IndexPageCache>(&repo_->catalog(), 1 << 20);
+  }
+
+  void Populate(store::Repository* repo) {
+    const auto web = MakeVm("web");
+    auto b1 = CommitDisks(repo, web, TestTime(-30 * kDay), {Disk("vda", 3 * kCs)});
+    ASSERT_TRUE(b1.ok()) << b1.status().ToString();
+    auto b2 = CommitDisks(repo, web, TestTime(), {Disk("vda", 3 * kCs), Disk("vdb", kCs)},
+                          b1->id);
+    ASSERT_TRUE(b2.ok());
+    auto b3 = CommitDisks(repo, web, TestTime(3600), {Disk("vda", 3 * kCs), Disk("vdb", kCs)},
+                          b2->id);
+    ASSERT_TRUE(b3.ok());
+    last_web_ = *b3;
+    auto db = CommitDisks(repo, MakeVm("db", Period::kWeek), TestTime(60),
+                          {Disk("disk0", 2 * kCs + 7)}, std::nullopt, "<domain/>",
+                          "libvirt-xml");
+    ASSERT_TRUE(db.ok());
+    db_ = *db;
+  }
+
+  std::shared_ptr<const Tree> Build() {
+    auto t = Tree::Build(repo_->catalog(), pages_.get(), 123);
+    EXPECT_TRUE(t.ok()) << t.status().ToString();
+    return *t;
+  }
+
+  std::unique_ptr<store::Repository> repo_;
+  std::unique_ptr<IndexPageCache> pages_;
+  store::BackupRecord last_web_, db_;
+};
+
+TEST_F(TreeTest, ListsVmsPeriodsBackupsAndFiles) {
+  auto t = Build();
+  EXPECT_EQ(t->root().ino, kRootInode);
+  EXPECT_EQ(Names(t->root()), (std::vector<std::string>{"db", "web"}));
+  const Node* web = t->FindPath("/web");
+  ASSERT_NE(web, nullptr);
+  EXPECT_EQ(Names(*web), (std::vector<std::string>{"2026-10", "2026-11", "latest"}));
+  const Node* nov = t->FindPath("/web/2026-11");
+  ASSERT_NE(nov, nullptr);
+  EXPECT_EQ(Names(*nov),
+            (std::vector<std::string>{"2026-11-21T033000Z", "2026-11-21T043000Z"}));
+  const Node* b = t->FindPath("/web/2026-11/2026-11-21T043000Z");
+  ASSERT_NE(b, nullptr);
+  EXPECT_EQ(Names(*b), (std::vector<std::string>{"manifest.json", "vda.raw", "vdb.raw"}));
+  const Node* vda = t->Child(*b, "vda.raw");
+  ASSERT_NE(vda, nullptr);
+  EXPECT_EQ(vda->kind, NodeKind::kFile);
+  EXPECT_EQ(vda->size(), 3 * kCs);
+  EXPECT_FALSE(vda->changes);
+  EXPECT_EQ(vda->parent, b->ino);
+  // Weekly periods; the configuration file.
+  const Node* db = t->FindPath("/db/2026-W47/2026-11-21T033100Z");
+  ASSERT_NE(db, nullptr);
+  EXPECT_EQ(Names(*db), (std::vector<std::string>{"disk0.raw", "domain.xml", "manifest.json"}));
+  EXPECT_EQ(PeriodOf(TestTime(60), Period::kWeek), "2026-W47");
+  EXPECT_EQ(t->FindPath("/nope"), nullptr);
+  EXPECT_EQ(t->FindPath("/web/2026-11/nope"), nullptr);
+}
+
+TEST_F(TreeTest, LatestLinksToTheNewestBackup) {
+  auto t = Build();
+  const Node* latest = t->FindPath("/web/latest");
+  ASSERT_NE(latest, nullptr);
+  EXPECT_EQ(latest->kind, NodeKind::kSymlink);
+  EXPECT_EQ(latest->link_target, "2026-11/2026-11-21T043000Z");
+  EXPECT_TRUE(latest->changes);
+  EXPECT_EQ(latest->size(), latest->link_target.size());
+  EXPECT_EQ(t->FindPath("/db/latest")->link_target, "2026-W47/2026-11-21T033100Z");
+}
+
+TEST_F(TreeTest, MtimesAreBackupTimes) {
+  auto t = Build();
+  EXPECT_EQ(t->FindPath("/web")->mtime_us, TestTime(3600));
+  EXPECT_EQ(t->FindPath("/web/2026-10")->mtime_us, TestTime(-30 * kDay));
+  EXPECT_EQ(t->FindPath("/web/2026-11")->mtime_us, TestTime(3600));
+  EXPECT_EQ(t->FindPath("/web/2026-11/2026-11-21T033000Z/vda.raw")->mtime_us, TestTime());
+  EXPECT_EQ(t->root().mtime_us, TestTime(3600));
+}
+
+TEST_F(TreeTest, ManifestDescribesTheBackup) {
+  auto t = Build();
+  const Node* m = t->FindPath("/web/2026-11/2026-11-21T043000Z/manifest.json");
+  ASSERT_NE(m, nullptr);
+  ChunkCache cache(&repo_->chunks(), 1 << 20, kCs);
+  ViewReader reader(&cache, nullptr);
+  ReadResult r;
+  ASSERT_TRUE(reader.Read(*m->view, 0, m->size(), &r).ok());
+  const auto j = nlohmann::json::parse(r.ToString());
+  EXPECT_EQ(j["vm"], "web");
+  EXPECT_EQ(j["backup"], "2026-11-21T043000Z");
+  EXPECT_EQ(j["time"], "2026-11-21T04:30:00Z");
+  EXPECT_EQ(j["id"], last_web_.id);
+  EXPECT_EQ(j["tier"], "hot");
+  EXPECT_EQ(j["method"], "offline");
+  EXPECT_EQ(j["parent"], "2026-11-21T033000Z");
+  EXPECT_EQ(j["host"], "testhost");
+  EXPECT_DOUBLE_EQ(j["duration_seconds"].get<double>(), 1.5);
+  ASSERT_EQ(j["disks"].size(), 2u);
+  const auto& vda = j["disks"][0];
+  EXPECT_EQ(vda["name"], "vda");
+  EXPECT_EQ(vda["file"], "vda.raw");
+  EXPECT_EQ(vda["virtual_size"], 3 * kCs);
+  EXPECT_EQ(vda["chunk_size"], kCs);
+  EXPECT_EQ(vda["source_format"], "raw");
+  EXPECT_EQ(vda["source_path"], "/images/vda.img");
+  EXPECT_EQ(vda["data_chunks"], 3);
+  EXPECT_EQ(vda["allocated_bytes"], last_web_.disks[0].allocated_bytes);
+  EXPECT_EQ(vda["stored_bytes"], last_web_.disks[0].stored_bytes);
+  EXPECT_TRUE(vda.contains("new_bytes"));
+  EXPECT_TRUE(vda.contains("bytes_read"));
+  EXPECT_EQ(j["config_kind"], "");
+
+  const Node* dbm = t->FindPath("/db/2026-W47/2026-11-21T033100Z/manifest.json");
+  ReadResult r2;
+  ASSERT_TRUE(reader.Read(*dbm->view, 0, dbm->size(), &r2).ok());
+  const auto j2 = nlohmann::json::parse(r2.ToString());
+  EXPECT_EQ(j2["config_kind"], "libvirt-xml");
+  EXPECT_EQ(j2["config_file"], "domain.xml");
+  EXPECT_TRUE(j2["parent"].is_null());
+  const Node* xml = t->FindPath("/db/2026-W47/2026-11-21T033100Z/domain.xml");
+  ReadResult r3;
+  ASSERT_TRUE(reader.Read(*xml->view, 0, 100, &r3).ok());
+  EXPECT_EQ(r3.ToString(), "<domain/>");
+}
+
+TEST_F(TreeTest, InodesAreStableAcrossBuildsAndRepositories) {
+  auto a = Build();
+  auto b = Build();
+  auto other_repo = store::Repository::OpenInMemory(testing::TestConfig(kCs));
+  Populate(other_repo.get());
+  IndexPageCache other_pages(&other_repo->catalog(), 1 << 20);
+  auto c = Tree::Build(other_repo->catalog(), &other_pages, 5);
+  ASSERT_TRUE(c.ok());
+  ASSERT_EQ(a->node_count(), b->node_count());
+  ASSERT_EQ(a->node_count(), (*c)->node_count());
+  std::function<void(const Node&)> walk = [&](const Node& n) {
+    EXPECT_NE(n.ino, 0u);
+    EXPECT_TRUE(n.ino != kRootInode || n.path.empty());
+    const Node* nb = b->FindPath(n.path);
+    const Node* nc = (*c)->FindPath(n.path);
+    ASSERT_NE(nb, nullptr);
+    ASSERT_NE(nc, nullptr);
+    EXPECT_EQ(nb->ino, n.ino) << n.path;
+    EXPECT_EQ(nc->ino, n.ino) << n.path;
+    EXPECT_EQ(Tree::InodeOfPath(n.path), n.ino);
+    for (const auto& [name, ino] : n.children) walk(*a->Find(ino));
+  };
+  walk(a->root());
+}
+
+TEST_F(TreeTest, UnsafeNamesAreSanitizedAndUnique) {
+  auto vm = MakeVm("ok-vm");
+  auto b = CommitDisks(repo_.get(), vm, TestTime(7),
+                       {Disk("../evil", kCs), Disk("a/b", kCs), Disk("a_b", kCs)});
+  ASSERT_TRUE(b.ok()) << b.status().ToString();
+  auto t = Build();
+  const Node* dir = t->FindPath("/ok-vm/2026-11/2026-11-21T033007Z");
+  ASSERT_NE(dir, nullptr);
+  for (const auto& [name, ino] : dir->children) {
+    EXPECT_EQ(name.find('/'), std::string::npos);
+    EXPECT_NE(name.front(), '.');
+  }
+  EXPECT_EQ(dir->children.size(), 4u);  // three disks with distinct names + manifest
+}
+
+}  // namespace
+}  // namespace vmvault::fs
