@@ -10,10 +10,10 @@ namespace vmvault::tools {
 
 Command InitCommand() {
   return {"init", "Create a repository", [](CLI::App& app, GlobalOptions& global) {
-            auto chunk_size = std::make_shared<std::string>("1M");
+            auto chunk_size = std::make_shared<std::string>("256K");
             auto level = std::make_shared<int>(store::kDefaultZstdLevel);
             app.add_option("--chunk-size", *chunk_size,
-                           "Chunk size, a power of two from 64K to 4M (default 1M)");
+                           "Chunk size, a power of two from 64K to 4M (default 256K)");
             app.add_option("--zstd-level", *level, "zstd compression level, 1-19 (default 3)");
             return [&global, chunk_size, level]() -> Status {
               VV_ASSIGN_OR_RETURN(uint64_t cs, ParseSize(*chunk_size));

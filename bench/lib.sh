@@ -1,0 +1,110 @@
+# bench/lib.sh: shared helpers for the bench/*.sh scripts. Source it; do not run it.
+# shellcheck shell=bash
+
+BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+SRC_DIR=$(cd "$BENCH_DIR/.." && pwd)
+CACHE=${VV_BENCH_CACHE:-/var/cache/vmvault-bench}
+SCRATCH=${VV_BENCH_SCRATCH:-/var/tmp/vmvault-bench}
+BUILD_DIR=${VV_BENCH_BUILD:-$SRC_DIR/build/bench}
+RESULTS="$BENCH_DIR/results"
+
+log() { printf '[%s] %s\n' "$(basename "$0" .sh)" "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+# apt-get install whatever of "command:package" pairs is missing.
+need() {
+  local missing=() pair
+  for pair in "$@"; do
+    command -v "${pair%%:*}" >/dev/null 2>&1 || missing+=("${pair#*:}")
+  done
+  ((${#missing[@]} == 0)) && return 0
+  log "installing ${missing[*]}"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}" >/dev/null
+}
+
+# Build vmvault (RelWithDebInfo, no tests) and copy it to $SCRATCH so a rebuild by
+# someone else cannot change the binary in the middle of a run. Sets VMVAULT and
+# VMVAULT_REV. VMVAULT=/path/to/binary in the environment skips the build.
+build_vmvault() {
+  VMVAULT_REV="$(git -C "$SRC_DIR" rev-parse --short HEAD 2>/dev/null || echo unknown)"
+  if [[ -n $(git -C "$SRC_DIR" status --porcelain -- . ':!bench' 2>/dev/null) ]]; then
+    VMVAULT_REV+="+uncommitted"
+  fi
+  if [[ -n ${VMVAULT:-} ]]; then log "using prebuilt $VMVAULT"; return; fi
+  need cmake:cmake ninja:ninja-build
+  local try
+  for try in 1 2 3 4 5; do
+    if cmake -S "$SRC_DIR" -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+         -DVMVAULT_BUILD_TESTS=OFF >"$SCRATCH/build.log" 2>&1 &&
+       ninja -C "$BUILD_DIR" vmvault >>"$SCRATCH/build.log" 2>&1; then
+      mkdir -p "$SCRATCH/bin"
+      cp "$BUILD_DIR/tools/vmvault" "$SCRATCH/bin/vmvault"
+      VMVAULT="$SCRATCH/bin/vmvault"
+      log "built vmvault $VMVAULT_REV (RelWithDebInfo)"
+      return
+    fi
+    log "build failed (try $try/5, see $SCRATCH/build.log); retrying in 60 s"
+    sleep 60
+  done
+  die "cannot build vmvault"
+}
+
+machine_md() {
+  local cpu mem disk dev
+  cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
+  mem=$(awk '/MemTotal/ {printf "%.1f GiB", $2 / 1048576}' /proc/meminfo)
+  dev=$(df --output=source "$SCRATCH" | tail -1)
+  disk="$dev ($(df -h --output=fstype,size "$SCRATCH" | tail -1 | xargs), $(lsblk -ndo ROTA,MODEL "$dev" 2>/dev/null | sed 's/^ *0/non-rotational/;s/^ *1/rotational/' | xargs || true))"
+  cat <<EOF
+- nproc: $(nproc); CPU: $cpu
+- RAM: $mem; kernel: $(uname -r); OS: $(. /etc/os-release && echo "$PRETTY_NAME")
+- scratch/cache disk: $disk
+- vmvault: git $VMVAULT_REV, RelWithDebInfo (-O2 -g)
+- load average at start: $(cut -d' ' -f1-3 /proc/loadavg)
+EOF
+}
+
+drop_caches() { sync; echo 3 >/proc/sys/vm/drop_caches; }
+
+# tsec VAR cmd...: run cmd, store wall seconds (float) in VAR. Output goes nowhere.
+tsec() {
+  local __var=$1; shift
+  local t0 t1 rc=0
+  t0=$(date +%s.%N)
+  "$@" || rc=$?
+  t1=$(date +%s.%N)
+  printf -v "$__var" '%s' "$(python3 -c "print(f'{$t1 - $t0:.3f}')")"
+  return $rc
+}
+
+median() { python3 -c 'import statistics,sys; print(f"{statistics.median(float(x) for x in sys.argv[1:]):.3f}")' "$@"; }
+
+# FUSE mounts started by the script; unmounted by unmount_all (call it from the trap).
+MOUNTS=()
+MOUNT_PIDS=()
+mount_repo() {  # mount_repo REPO MNT: foreground mount in the background, wait for it
+  local repo=$1 mnt=$2 i
+  mkdir -p "$mnt"
+  "$VMVAULT" mount --repo "$repo" "$mnt" -f >"$mnt.log" 2>&1 &
+  MOUNT_PIDS+=($!)
+  MOUNTS+=("$mnt")
+  for i in $(seq 1 100); do
+    mountpoint -q "$mnt" && [[ -e $mnt/$3 ]] && return 0
+    sleep 0.1
+  done
+  die "mount of $repo on $mnt did not come up: $(cat "$mnt.log")"
+}
+unmount_all() {
+  local m p
+  for m in "${MOUNTS[@]}"; do
+    # /proc/mounts, not mountpoint(1): a crashed FUSE server leaves a mount that stat fails on
+    if awk -v m="$m" '$2 == m {f = 1} END {exit !f}' /proc/mounts; then
+      fusermount3 -u "$m" 2>/dev/null || fusermount3 -uz "$m" || true
+    fi
+  done
+  for p in "${MOUNT_PIDS[@]}"; do
+    for _ in $(seq 1 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+    kill "$p" 2>/dev/null || true
+  done
+  MOUNTS=(); MOUNT_PIDS=()
+}
