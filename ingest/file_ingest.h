@@ -1,0 +1,60 @@
+// Image-file ingest: `vmvault ingest --file PATH [--file PATH ...] [--vm NAME]
+// [--tier hot|warm|cold]`. Each file is one disk of one new backup of one VM.
+//
+// Every file is probed, checked and mapped with qemu-img before a single byte is read,
+// so a bad file among several stores nothing. Then each disk's data extents are read
+// over NBD (one qemu-nbd per file, one libnbd connection per worker thread) through
+// the chunking pipeline (pipeline.h), and the backup is committed in one atomic catalog
+// write. Any failure before the commit returns its error and leaves no backup (chunks
+// stored by then are unreferenced until a later backup uses them or gc removes them).
+//
+// The caller owns the repository (opened for writing) and keeps it alive during the
+// call. Not meant to be called concurrently on the same repository (one writer).
+#pragma once
+
+#include <cstddef>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "base/clock.h"
+#include "base/result.h"
+#include "ingest/command_runner.h"
+#include "ingest/image_source.h"
+#include "store/catalog.h"
+#include "store/repository.h"
+
+namespace vmvault::ingest {
+
+struct FileIngestOptions {
+  std::vector<std::string> files;  // one disk each, in order; at least one
+  // The VM's name, validated with ValidateName. Unset: the sanitized stem of the first
+  // file ("/vms/web01.qcow2" -> "web01").
+  std::optional<std::string> vm;
+  // hot | warm | cold. Unset: the VM's current tier, or "warm" for a new VM. When set,
+  // the VM's tier is updated.
+  std::optional<std::string> tier;
+  size_t threads = 0;     // worker threads per disk; 0 = all hardware threads
+  bool progress = false;  // draw a progress bar (only when stderr is a terminal)
+  // Empty, or one entry per file: its format ("" = let qemu-img probe it).
+  std::vector<std::string> formats;
+};
+
+// Ingests opts.files as one new backup and returns the committed record (id set).
+// Reads through `opener` (NbdSourceOpener in production, an in-memory one in tests).
+Result<store::BackupRecord> IngestImageFiles(store::Repository& repo, const FileIngestOptions& opts,
+                                             CommandRunner& runner, const Clock& clock,
+                                             ImageSourceOpener& opener);
+
+// The same, reading over NBD with qemu-nbd.
+Result<store::BackupRecord> IngestImageFiles(store::Repository& repo, const FileIngestOptions& opts,
+                                             CommandRunner& runner, const Clock& clock);
+
+// OK for "hot", "warm" and "cold"; InvalidArgument naming the bad tier otherwise.
+Status ValidateTier(std::string_view tier);
+
+// Disk names for `files`: each file's sanitized stem, made unique in order by
+// appending "-2", "-3", ... ("disk", "disk-2").
+std::vector<std::string> DiskNamesForFiles(const std::vector<std::string>& files);
+
+}  // namespace vmvault::ingest

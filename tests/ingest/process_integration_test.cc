@@ -1,0 +1,95 @@
+// Integration tests of the process and NBD plumbing under ingest: RealCommandRunner,
+// NbdServer (a real qemu-nbd, stopped by PID) and NbdImage (libnbd).
+#include <signal.h>
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <filesystem>
+#include <fstream>
+
+#include <gtest/gtest.h>
+
+#include "ingest/command_runner.h"
+#include "ingest/nbd_image.h"
+#include "ingest/nbd_server.h"
+#include "ingest/subprocess.h"
+#include "tests/ingest/test_util.h"
+
+namespace vmvault::ingest {
+namespace {
+
+using testing::TempDir;
+
+constexpr uint64_t kMiB = 1 << 20;
+
+void MustRun(const std::vector<std::string>& argv) {
+  auto out = RunProcess(argv);
+  ASSERT_TRUE(out.ok()) << out.status().ToString();
+  ASSERT_EQ(out->exit_code, 0) << FormatCommand(argv) << ": " << out->stderr_text;
+}
+
+TEST(ProcessIntegrationTest, MissingProgramIsNotFound) {
+  auto r = RunProcess({"vmvault-no-such-program"});
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kNotFound);
+  EXPECT_NE(r.status().message().find("not found on PATH"), std::string::npos);
+  auto q = FindProgram("qemu-nonexistent-tool");
+  EXPECT_NE(q.status().message().find("qemu-utils"), std::string::npos);
+}
+
+TEST(ProcessIntegrationTest, RealRunnerCapturesOutputAndExitCode) {
+  RealCommandRunner runner;
+  auto r = runner.Run({"sh", "-c", "echo out; echo err >&2; exit 3"});
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->exit_code, 3);
+  EXPECT_EQ(r->stdout_text, "out\n");
+  EXPECT_EQ(r->stderr_text, "err\n");
+  auto k = runner.Run({"sh", "-c", "kill -9 $$"});
+  ASSERT_TRUE(k.ok());
+  EXPECT_EQ(k->exit_code, 128 + 9);
+}
+
+TEST(ProcessIntegrationTest, NbdServerServesAndStopsByPid) {
+  TempDir tmp;
+  const std::string path = tmp / "nbd.qcow2";
+  MustRun({"qemu-img", "create", "-q", "-f", "qcow2", path, "4M"});
+  MustRun({"qemu-io", "-f", "qcow2", "-c", "write -P 0x9c 1M 64k", path});
+  auto server = NbdServer::Start(path, "qcow2", 2);
+  ASSERT_TRUE(server.ok()) << server.status().ToString();
+  const pid_t pid = (*server)->pid();
+  const std::string dir = (*server)->dir();
+  ASSERT_GT(pid, 0);
+  EXPECT_EQ(::kill(pid, 0), 0);
+  struct stat st;
+  ASSERT_EQ(::stat(dir.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0700u);
+  {
+    auto a = NbdImage::ConnectUnix((*server)->socket_path());
+    auto b = NbdImage::ConnectUnix((*server)->socket_path());
+    ASSERT_TRUE(a.ok() && b.ok()) << a.status().ToString() << b.status().ToString();
+    EXPECT_EQ((*a)->size(), 4 * kMiB);
+    std::string buf(128 << 10, '\0');
+    ASSERT_TRUE(
+        (*a)->ReadAt(kMiB - 65536, {reinterpret_cast<uint8_t*>(buf.data()), buf.size()}).ok());
+    EXPECT_EQ(buf, std::string(65536, '\0') + std::string(65536, '\x9c'));
+    EXPECT_FALSE((*b)->ReadAt(4 * kMiB - 1, {reinterpret_cast<uint8_t*>(buf.data()), 2}).ok());
+  }
+  server->reset();
+  EXPECT_EQ(::kill(pid, 0), -1);
+  EXPECT_EQ(errno, ESRCH);
+  EXPECT_FALSE(std::filesystem::exists(dir));
+}
+
+TEST(ProcessIntegrationTest, NbdServerReportsQemuNbdErrors) {
+  TempDir dir;
+  std::ofstream(dir / "junk.qcow2") << "junk";
+  auto server = NbdServer::Start(dir / "junk.qcow2", "qcow2", 1);
+  ASSERT_FALSE(server.ok());
+  EXPECT_EQ(server.status().code(), StatusCode::kExternal);
+  EXPECT_NE(server.status().message().find("qemu-nbd could not serve"), std::string::npos);
+  EXPECT_NE(server.status().message().find("qcow2"), std::string::npos)
+      << server.status().message();
+}
+
+}  // namespace
+}  // namespace vmvault::ingest
