@@ -19,14 +19,15 @@ Command IngestCommand() {
                            "A disk image: raw, qcow2, vmdk, vdi, vhdx or vpc. Repeat for a VM "
                            "with several disks")
                 ->required();
-            app.add_option("--vm", *vm, "The VM's name (default: the first file's name)");
+            CLI::Option* vm_opt =
+                app.add_option("--vm", *vm, "The VM's name (default: the first file's name)");
             app.add_option("--tier", *tier, "hot, warm or cold (default: the VM's tier, or warm)");
             app.add_option("--format", opts->formats,
                            "The format of each --file, in order, instead of probing it");
             app.add_option("--threads", opts->threads,
                            "Worker threads (default: one per core)");
-            return [&global, opts, vm, tier]() -> Status {
-              if (!vm->empty()) opts->vm = *vm;
+            return [&global, opts, vm, vm_opt, tier]() -> Status {
+              if (vm_opt->count() > 0) opts->vm = *vm;  // an empty --vm is an error, not unset
               if (!tier->empty()) opts->tier = *tier;
               if (!opts->formats.empty() && opts->formats.size() != opts->files.size()) {
                 return Status::InvalidArgument(

@@ -107,7 +107,7 @@ TEST_F(CliErrorsTest, UnknownFormat) {
 }
 
 TEST_F(CliErrorsTest, HostileVmNames) {
-  const std::vector<std::string> names = {"a/b",      "..",        ".",       "../../etc",
+  const std::vector<std::string> names = {"", "a/b",      "..",        ".",       "../../etc",
                                          "two\nlines", "ctl\x01x", "bad\xff", std::string(300, 'n')};
   for (const std::string& name : names) {
     RunResult r = Ingest({"--file", image_, "--vm", name});
