@@ -260,6 +260,8 @@ Status Catalog::CommitBackup(const VmRecord& vm, BackupRecord* backup,
                 std::string_view(reinterpret_cast<const char*>(index[first].bytes.data()), n * 16));
     }
   }
+  // The chunks this backup names were written unlogged: make them durable first.
+  VV_RETURN_IF_ERROR(kv_->Flush().WithContext("flush chunks before commit"));
   return kv_->Write(batch, /*sync=*/true);
 }
 

@@ -7,10 +7,10 @@
 // slots; pages that are all holes are not stored, so a 1 TiB sparse disk costs only
 // the pages that hold data.
 //
-// A backup appears atomically: CommitBackup writes the VM record, the backup record and
-// every index page in one synced write. Chunk puts made earlier on the same engine are
-// durable by then too (one write-ahead log), so no index entry ever names a chunk that
-// is not on disk. Catalog is thread-safe.
+// A backup appears atomically: CommitBackup first flushes the engine, which makes every
+// chunk put so far durable, then writes the VM record, the backup record and every
+// index page in one synced write. So no index entry ever names a chunk that is not on
+// disk. Catalog is thread-safe.
 #pragma once
 
 #include <cstdint>

@@ -56,7 +56,8 @@ Status ChunkStore::Put(const ChunkId& id, std::string_view value) {
   batch.Put(KvSpace::kChunks, id.key(), value);
   batch.Put(KvSpace::kChunkMeta, id.key(),
             EncodeChunkMeta({EncodedPlainLength(value), static_cast<uint32_t>(value.size())}));
-  return kv_->Write(batch, /*sync=*/false);
+  // Unlogged: the catalog's commit flushes before it writes (catalog.h).
+  return kv_->WriteUnlogged(batch);
 }
 
 Status ChunkStore::ReadRaw(const ChunkId& id, std::string* value) const {

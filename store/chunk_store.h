@@ -37,8 +37,8 @@ class ChunkWriter {
   // The chunk's metadata when chunk `id` is stored, nullopt when not (the dedup lookup;
   // reads only the small metadata, never the value).
   virtual Result<std::optional<ChunkMeta>> Lookup(const ChunkId& id) const = 0;
-  // Stores `value` (from ChunkEncoder) as chunk `id`. Idempotent. Not durable until a
-  // later synced write to the same engine (the catalog's commit).
+  // Stores `value` (from ChunkEncoder) as chunk `id`. Idempotent. Not durable until the
+  // engine is flushed (the catalog's commit does that first).
   virtual Status Put(const ChunkId& id, std::string_view value) = 0;
 };
 

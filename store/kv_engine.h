@@ -5,7 +5,12 @@
 //
 // Every method is thread-safe. A Write is atomic: after a crash either all of its
 // operations are there or none. A Write with sync=true is durable when it returns,
-// and so is every write that was issued before it (one shared write-ahead log).
+// and so is every logged write that was issued before it (one shared write-ahead log).
+//
+// WriteUnlogged skips the write-ahead log: chunk values are most of the bytes an
+// ingest writes, and logging them would write them twice. Unlogged writes become
+// durable only through Flush(); until then a crash loses them, all together (RocksDB's
+// atomic flush keeps the key spaces consistent with each other).
 #pragma once
 
 #include <cstdint>
@@ -67,6 +72,10 @@ class KvEngine {
   virtual Status Get(KvSpace space, std::string_view key, std::string* value) const = 0;
   // Applies the batch atomically. ReadOnly on an engine opened for reading.
   virtual Status Write(const KvBatch& batch, bool sync) = 0;
+  // Applies the batch atomically without logging it; durable after the next Flush().
+  virtual Status WriteUnlogged(const KvBatch& batch) = 0;
+  // Makes every write made so far durable, unlogged ones included.
+  virtual Status Flush() = 0;
   // Calls fn for each key that starts with `prefix`, in key order, until fn returns false.
   virtual Status Scan(KvSpace space, std::string_view prefix, const KvScanFn& fn) const = 0;
   // For an engine that follows a writer in another process: catch up with what the
@@ -76,14 +85,17 @@ class KvEngine {
   virtual Status Compact(KvSpace space) = 0;
 };
 
-// An in-memory engine. Writes with sync=false are pending until a later sync=true
-// write; DropUnsyncedWrites() throws the pending ones away, as a power cut would.
+// An in-memory engine. Unsynced and unlogged writes are pending until a later
+// sync=true write or Flush(); DropUnsyncedWrites() throws the pending ones away, as a
+// power cut would.
 class MemKvEngine final : public KvEngine {
  public:
   MemKvEngine();
   ~MemKvEngine() override;
   Status Get(KvSpace space, std::string_view key, std::string* value) const override;
   Status Write(const KvBatch& batch, bool sync) override;
+  Status WriteUnlogged(const KvBatch& batch) override { return Write(batch, false); }
+  Status Flush() override;
   Status Scan(KvSpace space, std::string_view prefix, const KvScanFn& fn) const override;
   Status Compact(KvSpace) override { return Status::OK(); }
 

@@ -86,6 +86,17 @@ Status MemKvEngine::Scan(KvSpace space, std::string_view prefix, const KvScanFn&
   return Status::OK();
 }
 
+Status MemKvEngine::Flush() {
+  std::lock_guard<std::mutex> lock(state_->mu);
+  if (state_->fail_writes > 0) {
+    --state_->fail_writes;
+    return Status::IOError("injected flush failure");
+  }
+  for (const KvBatch& b : state_->pending) Apply(b, &state_->durable);
+  state_->pending.clear();
+  return Status::OK();
+}
+
 void MemKvEngine::DropUnsyncedWrites() {
   std::lock_guard<std::mutex> lock(state_->mu);
   state_->pending.clear();

@@ -58,7 +58,9 @@ std::vector<rocksdb::ColumnFamilyDescriptor> Families(
   chunks.blob_compression_type = rocksdb::kNoCompression;
   // Off until garbage collection can coordinate with mounts that hold old blob files.
   chunks.enable_blob_garbage_collection = false;
-  chunks.write_buffer_size = 64 << 20;
+  // Memtables hold chunk values until they are flushed into blob files: keep them
+  // small enough for ingest's memory budget.
+  chunks.write_buffer_size = 32 << 20;
 
   rocksdb::ColumnFamilyOptions meta;
   meta.table_factory.reset(table(10));
@@ -107,6 +109,11 @@ Result<std::shared_ptr<OpenDb>> OpenDatabase(const std::string& dir, KvOpenMode 
   db_options.keep_log_file_num = 4;
   db_options.max_manifest_file_size = 64 << 20;
   db_options.info_log_level = rocksdb::InfoLogLevel::WARN_LEVEL;
+  // Chunk writes skip the log (WriteUnlogged); flushing every key space together keeps
+  // a chunk and its metadata from surviving a crash one without the other.
+  db_options.atomic_flush = true;
+  // Catalog writes are logged; do not let rarely-flushed key spaces pin old logs.
+  db_options.max_total_wal_size = 64 << 20;
 
   const auto families = Families(cache);
   auto open = std::make_shared<OpenDb>();
@@ -153,14 +160,28 @@ class RocksKvEngine final : public KvEngine {
     if (mode_ != KvOpenMode::kReadWrite) return Status::ReadOnly("the repository is open read-only");
     const std::shared_ptr<OpenDb> db = Current();
     rocksdb::WriteBatch wb;
-    for (const auto& op : batch.ops()) {
-      rocksdb::Status s = op.is_delete ? wb.Delete(db->Handle(op.space), op.key)
-                                       : wb.Put(db->Handle(op.space), op.key, op.value);
-      if (!s.ok()) return FromRocks(s, "build write batch");
-    }
+    VV_RETURN_IF_ERROR(Fill(*db, batch, &wb));
     rocksdb::WriteOptions wo;
     wo.sync = sync;
     return FromRocks(db->db->Write(wo, &wb), "write");
+  }
+
+  Status WriteUnlogged(const KvBatch& batch) override {
+    if (mode_ != KvOpenMode::kReadWrite) return Status::ReadOnly("the repository is open read-only");
+    const std::shared_ptr<OpenDb> db = Current();
+    rocksdb::WriteBatch wb;
+    VV_RETURN_IF_ERROR(Fill(*db, batch, &wb));
+    rocksdb::WriteOptions wo;
+    wo.disableWAL = true;
+    return FromRocks(db->db->Write(wo, &wb), "write");
+  }
+
+  Status Flush() override {
+    if (mode_ != KvOpenMode::kReadWrite) return Status::OK();
+    const std::shared_ptr<OpenDb> db = Current();
+    rocksdb::FlushOptions fo;
+    fo.wait = true;
+    return FromRocks(db->db->Flush(fo, db->handles), "flush");
   }
 
   Status Scan(KvSpace space, std::string_view prefix, const KvScanFn& fn) const override {
@@ -198,6 +219,15 @@ class RocksKvEngine final : public KvEngine {
   }
 
  private:
+  static Status Fill(const OpenDb& db, const KvBatch& batch, rocksdb::WriteBatch* wb) {
+    for (const auto& op : batch.ops()) {
+      rocksdb::Status s = op.is_delete ? wb->Delete(db.Handle(op.space), op.key)
+                                       : wb->Put(db.Handle(op.space), op.key, op.value);
+      if (!s.ok()) return FromRocks(s, "build write batch");
+    }
+    return Status::OK();
+  }
+
   std::shared_ptr<OpenDb> Current() const {
     std::lock_guard<std::mutex> lock(mu_);
     return db_;

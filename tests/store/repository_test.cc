@@ -187,3 +187,41 @@ TEST(RepositoryTest, FollowerReadsFlushedChunks) {
 
 }  // namespace
 }  // namespace vmvault::store
+
+namespace vmvault::store {
+namespace {
+
+// Chunks are written without the log; the commit's flush must make them durable.
+TEST(RepositoryTest, CommittedChunksSurviveReopen) {
+  testing::TempDir tmp;
+  const std::string repo = tmp.path() + "/repo";
+  ASSERT_TRUE(Repository::Init(repo, {}).ok());
+  const std::string plain = testing::TextBytes(200000, 9);
+  auto bytes = std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(plain.data()),
+                                        plain.size());
+  ChunkId id;
+  {
+    auto w = Repository::Open(repo, RepoMode::kWrite);
+    ASSERT_TRUE(w.ok());
+    id = (*w)->hasher().Hash(bytes);
+    std::string value;
+    ChunkEncoder(3).Encode(bytes, &value);
+    ASSERT_TRUE((*w)->chunks().Put(id, value).ok());
+    BackupRecord b;
+    b.vm = "vm";
+    b.time_us = 1;
+    b.disks.resize(1);
+    ASSERT_TRUE((*w)->catalog().CommitBackup(testing::Vm("vm"), &b, {{id}}).ok());
+  }
+  auto r = Repository::Open(repo, RepoMode::kReadOnly);
+  ASSERT_TRUE(r.ok());
+  std::string out;
+  ASSERT_TRUE((*r)->chunks().Read(id, &out).ok());
+  EXPECT_EQ(out, plain);
+  std::vector<ChunkId> page;
+  ASSERT_TRUE((*r)->catalog().ReadIndexPage(1, 0, 0, &page).ok());
+  EXPECT_EQ(page[0], id);
+}
+
+}  // namespace
+}  // namespace vmvault::store
