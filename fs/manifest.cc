@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "base/time_format.h"
+#include "store/record_json.h"
 
 namespace vmvault::fs {
 
@@ -31,20 +32,9 @@ std::string BuildManifest(const ManifestInput& in) {
   json disks = json::array();
   for (size_t i = 0; i < b.disks.size(); ++i) {
     const store::DiskRecord& d = b.disks[i];
-    disks.push_back({
-        {"name", d.name},
-        {"file", i < in.disk_files.size() ? in.disk_files[i] : std::string()},
-        {"virtual_size", d.virtual_size},
-        {"chunk_size", d.chunk_size},
-        {"source_format", d.source_format},
-        {"source_path", d.source_path},
-        {"allocated_bytes", d.allocated_bytes},
-        {"bytes_read", d.bytes_read},
-        {"data_chunks", d.data_chunks},
-        {"new_chunks", d.new_chunks},
-        {"new_bytes", d.new_stored_bytes},
-        {"stored_bytes", d.stored_bytes},
-    });
+    json disk = store::DiskRecordToJson(d);
+    disk["file"] = i < in.disk_files.size() ? in.disk_files[i] : std::string();
+    disks.push_back(std::move(disk));
   }
   j["disks"] = std::move(disks);
   return j.dump(2, ' ', false, json::error_handler_t::replace) + "\n";

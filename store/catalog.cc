@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "base/bytes.h"
+#include "store/record_json.h"
 
 namespace vmvault::store {
 namespace {
@@ -49,7 +50,10 @@ std::string IndexKey(uint64_t backup_id, uint32_t disk, uint64_t page) {
   return k;
 }
 
-json DiskToJson(const DiskRecord& d) {
+}  // namespace
+
+nlohmann::json DiskRecordToJson(const DiskRecord& d) {
+  using nlohmann::json;
   return json{{"name", d.name},
               {"virtual_size", d.virtual_size},
               {"chunk_size", d.chunk_size},
@@ -63,7 +67,7 @@ json DiskToJson(const DiskRecord& d) {
               {"stored_bytes", d.stored_bytes}};
 }
 
-DiskRecord DiskFromJson(const json& j) {
+DiskRecord DiskRecordFromJson(const nlohmann::json& j) {
   DiskRecord d;
   d.name = j.at("name").get<std::string>();
   d.virtual_size = j.at("virtual_size").get<uint64_t>();
@@ -79,11 +83,9 @@ DiskRecord DiskFromJson(const json& j) {
   return d;
 }
 
-}  // namespace
-
 std::string EncodeBackupRecord(const BackupRecord& rec) {
   json disks = json::array();
-  for (const auto& d : rec.disks) disks.push_back(DiskToJson(d));
+  for (const auto& d : rec.disks) disks.push_back(DiskRecordToJson(d));
   json j{{"v", kRecordVersion},
          {"id", rec.id},
          {"vm", rec.vm},
@@ -112,7 +114,7 @@ Result<BackupRecord> DecodeBackupRecord(std::string_view text) {
     rec.tier = j.at("tier").get<std::string>();
     rec.method = j.at("method").get<std::string>();
     if (!j.at("parent_id").is_null()) rec.parent_id = j.at("parent_id").get<uint64_t>();
-    for (const auto& d : j.at("disks")) rec.disks.push_back(DiskFromJson(d));
+    for (const auto& d : j.at("disks")) rec.disks.push_back(DiskRecordFromJson(d));
     rec.config_kind = j.at("config_kind").get<std::string>();
     rec.config = j.at("config").get<std::string>();
     rec.duration_us = j.at("duration_us").get<int64_t>();

@@ -157,23 +157,15 @@ class RocksKvEngine final : public KvEngine {
   }
 
   Status Write(const KvBatch& batch, bool sync) override {
-    if (mode_ != KvOpenMode::kReadWrite) return Status::ReadOnly("the repository is open read-only");
-    const std::shared_ptr<OpenDb> db = Current();
-    rocksdb::WriteBatch wb;
-    VV_RETURN_IF_ERROR(Fill(*db, batch, &wb));
     rocksdb::WriteOptions wo;
     wo.sync = sync;
-    return FromRocks(db->db->Write(wo, &wb), "write");
+    return Apply(batch, wo);
   }
 
   Status WriteUnlogged(const KvBatch& batch) override {
-    if (mode_ != KvOpenMode::kReadWrite) return Status::ReadOnly("the repository is open read-only");
-    const std::shared_ptr<OpenDb> db = Current();
-    rocksdb::WriteBatch wb;
-    VV_RETURN_IF_ERROR(Fill(*db, batch, &wb));
     rocksdb::WriteOptions wo;
     wo.disableWAL = true;
-    return FromRocks(db->db->Write(wo, &wb), "write");
+    return Apply(batch, wo);
   }
 
   Status Flush() override {
@@ -219,13 +211,16 @@ class RocksKvEngine final : public KvEngine {
   }
 
  private:
-  static Status Fill(const OpenDb& db, const KvBatch& batch, rocksdb::WriteBatch* wb) {
+  Status Apply(const KvBatch& batch, const rocksdb::WriteOptions& wo) {
+    if (mode_ != KvOpenMode::kReadWrite) return Status::ReadOnly("the repository is open read-only");
+    const std::shared_ptr<OpenDb> db = Current();
+    rocksdb::WriteBatch wb;
     for (const auto& op : batch.ops()) {
-      rocksdb::Status s = op.is_delete ? wb->Delete(db.Handle(op.space), op.key)
-                                       : wb->Put(db.Handle(op.space), op.key, op.value);
+      rocksdb::Status s = op.is_delete ? wb.Delete(db->Handle(op.space), op.key)
+                                       : wb.Put(db->Handle(op.space), op.key, op.value);
       if (!s.ok()) return FromRocks(s, "build write batch");
     }
-    return Status::OK();
+    return FromRocks(db->db->Write(wo, &wb), "write");
   }
 
   std::shared_ptr<OpenDb> Current() const {

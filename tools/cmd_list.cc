@@ -5,6 +5,7 @@
 
 #include "base/progress.h"
 #include "base/time_format.h"
+#include "store/record_json.h"
 #include "store/repository.h"
 #include "tools/cli.h"
 
@@ -29,19 +30,7 @@ Totals Sum(const store::BackupRecord& b) {
 
 json BackupJson(const store::BackupRecord& b, const std::string& period) {
   json disks = json::array();
-  for (const auto& d : b.disks) {
-    disks.push_back({{"name", d.name},
-                     {"virtual_size", d.virtual_size},
-                     {"allocated_bytes", d.allocated_bytes},
-                     {"chunk_size", d.chunk_size},
-                     {"source_format", d.source_format},
-                     {"source_path", d.source_path},
-                     {"bytes_read", d.bytes_read},
-                     {"data_chunks", d.data_chunks},
-                     {"new_chunks", d.new_chunks},
-                     {"new_stored_bytes", d.new_stored_bytes},
-                     {"stored_bytes", d.stored_bytes}});
-  }
+  for (const auto& d : b.disks) disks.push_back(store::DiskRecordToJson(d));
   const Totals t = Sum(b);
   return {{"id", b.id},
           {"name", b.name()},

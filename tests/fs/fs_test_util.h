@@ -2,6 +2,8 @@
 // store API (fs cannot use ingest), and temporary directories.
 #pragma once
 
+#include "tests/temp_dir.h"
+
 #include <stdlib.h>
 
 #include <algorithm>
@@ -21,21 +23,7 @@
 
 namespace vmvault::fs::testing {
 
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "vmvault-fs-XXXXXX").string();
-    path_ = mkdtemp(tmpl.data());
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
+using vmvault::testing::TempDir;
 
 // A disk whose bytes are a function of (seed, slot): data slots hold pseudo-random
 // bytes (with a zero stretch in every fifth), hole slots hold zeros.

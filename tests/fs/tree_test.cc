@@ -148,7 +148,7 @@ TEST_F(TreeTest, ManifestDescribesTheBackup) {
   EXPECT_EQ(vda["data_chunks"], 3);
   EXPECT_EQ(vda["allocated_bytes"], last_web_.disks[0].allocated_bytes);
   EXPECT_EQ(vda["stored_bytes"], last_web_.disks[0].stored_bytes);
-  EXPECT_TRUE(vda.contains("new_bytes"));
+  EXPECT_TRUE(vda.contains("new_stored_bytes"));
   EXPECT_TRUE(vda.contains("bytes_read"));
   EXPECT_EQ(j["config_kind"], "");
 

@@ -18,34 +18,14 @@
 #include <gtest/gtest.h>
 
 #include "base/image.h"
+#include "tests/temp_dir.h"
 #include "ingest/image_source.h"
 #include "store/catalog.h"
 #include "store/repository.h"
 
 namespace vmvault::ingest::testing {
 
-// A fresh directory under $TMPDIR (or /tmp), removed with everything in it.
-class TempDir {
- public:
-  TempDir() {
-    const char* base = std::getenv("TMPDIR");
-    std::string templ = std::string(base != nullptr ? base : "/tmp") + "/vv-ingest-test-XXXXXX";
-    if (::mkdtemp(templ.data()) == nullptr) std::abort();
-    path_ = templ;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-
-  const std::string& path() const { return path_; }
-  std::string operator/(const std::string& name) const { return path_ + "/" + name; }
-
- private:
-  std::string path_;
-};
+using vmvault::testing::TempDir;
 
 // Random bytes from a fixed seed.
 inline std::string RandomBytes(size_t n, uint32_t seed) {

@@ -75,17 +75,6 @@ int Sh(const std::string& command) {
 
 std::string VmvaultPath() { return std::string(VV_BINARY_DIR) + "/tools/vmvault"; }
 
-TempDir::TempDir() {
-  std::string tmpl = std::filesystem::temp_directory_path() / "vmvault-it-XXXXXX";
-  path_ = ::mkdtemp(tmpl.data());
-  ::chmod(path_.c_str(), 0755);
-}
-
-TempDir::~TempDir() {
-  std::error_code ec;
-  std::filesystem::remove_all(path_, ec);
-}
-
 bool IsMountPoint(const std::string& path) {
   std::ifstream mounts("/proc/self/mounts");
   std::string line;

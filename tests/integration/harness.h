@@ -11,6 +11,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "tests/temp_dir.h"
+
 namespace vmvault::testing {
 
 struct RunResult {
@@ -27,16 +29,6 @@ int Sh(const std::string& command);
 // The vmvault binary of this build.
 std::string VmvaultPath();
 
-class TempDir {
- public:
-  TempDir();
-  ~TempDir();
-  const std::string& path() const { return path_; }
-  std::string operator/(const std::string& name) const { return path_ + "/" + name; }
-
- private:
-  std::string path_;
-};
 
 // `vmvault mount -f` in a child process; unmounts and stops the child by PID when
 // destroyed.

@@ -1,6 +1,8 @@
 // Helpers shared by the store tests: temporary directories and deterministic data.
 #pragma once
 
+#include "tests/temp_dir.h"
+
 #include <stdlib.h>
 
 #include <cstdint>
@@ -12,21 +14,7 @@
 
 namespace vmvault::store::testing {
 
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "vmvault-test-XXXXXX").string();
-    path_ = mkdtemp(tmpl.data());
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
+using vmvault::testing::TempDir;
 
 inline VmRecord Vm(std::string name) {
   VmRecord v;
