@@ -37,6 +37,15 @@ class CliErrorsTest : public ::testing::Test {
   std::string repo_, image_;
 };
 
+TEST_F(CliErrorsTest, QuietWhenNotOnATerminal) {
+  // As under cron: stdout and stderr are files, so a good ingest prints nothing at all.
+  RunResult r = Ingest({"--file", image_});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "");
+  EXPECT_EQ(r.err, "");
+  EXPECT_EQ(BackupCount(), 1u);
+}
+
 TEST_F(CliErrorsTest, MissingRepository) {
   for (const char* cmd : {"list", "ingest"}) {
     std::vector<std::string> argv{VmvaultPath(), cmd, "--repo", tmp_ / "nowhere"};
