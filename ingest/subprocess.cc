@@ -8,6 +8,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <condition_variable>
+#include <mutex>
 #include <cerrno>
 #include <iterator>
 #include <thread>
@@ -87,16 +89,31 @@ Result<std::string> FindProgram(const std::string& program) {
   return Status::NotFound(fmt::format("program '{}' was not found on PATH{}", program, hint));
 }
 
-Result<CommandOutput> RunProcess(const std::vector<std::string>& argv) {
+Result<CommandOutput> RunProcess(const std::vector<std::string>& argv,
+                                 std::chrono::milliseconds timeout) {
   if (argv.empty()) return Status::InvalidArgument("RunProcess: empty command");
   VV_ASSIGN_OR_RETURN(const std::string exe, FindProgram(argv[0]));
   CommandOutput out;
+  bool timed_out = false;
   try {
     // Plain blocking pipes, drained by two threads, and a blocking waitpid: no
     // io_context, so no SIGCHLD handler races with wait() over the exit status.
     bp::ipstream out_stream, err_stream;
     bp::child child(bp::exe = exe, bp::args = Tail(argv), bp::std_in.close(),
                     bp::std_out > out_stream, bp::std_err > err_stream);
+    // The watchdog kills the child at the deadline; its pipes then close and the
+    // readers below return.
+    std::mutex mu;
+    std::condition_variable cv;
+    bool done = false;
+    const pid_t pid = child.id();
+    std::thread watchdog([&] {
+      std::unique_lock<std::mutex> lock(mu);
+      if (!cv.wait_for(lock, timeout, [&] { return done; })) {
+        timed_out = true;
+        ::kill(pid, SIGKILL);
+      }
+    });
     std::thread err_reader([&err_stream, &out] {
       out.stderr_text.assign(std::istreambuf_iterator<char>(err_stream),
                              std::istreambuf_iterator<char>());
@@ -105,9 +122,19 @@ Result<CommandOutput> RunProcess(const std::vector<std::string>& argv) {
                            std::istreambuf_iterator<char>());
     err_reader.join();
     child.wait();
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      done = true;
+    }
+    cv.notify_all();
+    watchdog.join();
     out.exit_code = DecodeWaitStatus(child.native_exit_code());
   } catch (const std::exception& e) {
     return Status::External(fmt::format("could not run {}: {}", argv[0], e.what()));
+  }
+  if (timed_out) {
+    return Status::External(fmt::format("{} did not finish within {} s and was stopped",
+                                        argv[0], timeout.count() / 1000.0));
   }
   return out;
 }

@@ -30,10 +30,18 @@ struct CommandOutput {
 // '/' and exists). NotFound naming the program when it is not there.
 Result<std::string> FindProgram(const std::string& program);
 
+// How long RunProcess lets a program run by default: qemu-img check of a large image
+// reads all its metadata, but nothing it runs should take longer, and a program stuck
+// on a dead NFS mount must not hang a cron job forever.
+inline constexpr std::chrono::seconds kDefaultProcessTimeout{600};
+
 // Runs argv[0] (looked up on PATH) with argv[1..], stdin closed, and waits for it.
-// A non-zero exit is not an error here: callers judge exit_code themselves.
+// A non-zero exit is not an error here: callers judge exit_code themselves. A program
+// still running after `timeout` is killed (SIGKILL) and the result is an External
+// error that says so.
 // REQUIRES: !argv.empty().
-Result<CommandOutput> RunProcess(const std::vector<std::string>& argv);
+Result<CommandOutput> RunProcess(const std::vector<std::string>& argv,
+                                 std::chrono::milliseconds timeout = kDefaultProcessTimeout);
 
 class ChildProcess {
  public:

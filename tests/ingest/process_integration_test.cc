@@ -12,6 +12,8 @@
 #include "ingest/command_runner.h"
 #include "ingest/nbd_image.h"
 #include "ingest/nbd_server.h"
+#include <chrono>
+
 #include "ingest/subprocess.h"
 #include "tests/ingest/test_util.h"
 
@@ -35,6 +37,23 @@ TEST(ProcessIntegrationTest, MissingProgramIsNotFound) {
   EXPECT_NE(r.status().message().find("not found on PATH"), std::string::npos);
   auto q = FindProgram("qemu-nonexistent-tool");
   EXPECT_NE(q.status().message().find("qemu-utils"), std::string::npos);
+}
+
+TEST(ProcessIntegrationTest, AHangingProgramIsStoppedAtItsDeadline) {
+  const auto start = std::chrono::steady_clock::now();
+  auto r = RunProcess({"sleep", "60"}, std::chrono::milliseconds(300));
+  const auto took = std::chrono::steady_clock::now() - start;
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kExternal);
+  EXPECT_NE(r.status().message().find("did not finish within 0.3 s"), std::string::npos)
+      << r.status().ToString();
+  // Stopped at the deadline, not after the program's minute (a loose bound: no timing
+  // assertion, only that it did not run to completion).
+  EXPECT_LT(took, std::chrono::seconds(30));
+  // A quick program is unaffected by a deadline.
+  auto ok = RunProcess({"true"}, std::chrono::milliseconds(10000));
+  ASSERT_TRUE(ok.ok());
+  EXPECT_EQ(ok->exit_code, 0);
 }
 
 TEST(ProcessIntegrationTest, RealRunnerCapturesOutputAndExitCode) {
