@@ -193,6 +193,10 @@ Result<std::unique_ptr<Repository>> Repository::Open(const std::string& path, Re
     return Status::Corruption(fmt::format("the secret of repository {} is truncated", path));
   }
 
+  if (!fsys::exists(path + "/" + kDbDir + "/CURRENT", ec)) {
+    return Status::Corruption(fmt::format(
+        "repository {} is damaged: its database ({}/{}) is missing", path, path, kDbDir));
+  }
   int lock_fd = -1;
   KvOpenMode kv_mode = KvOpenMode::kReadOnly;
   if (mode == RepoMode::kWrite) {

@@ -90,6 +90,7 @@ struct OpenDb {
   std::vector<rocksdb::ColumnFamilyHandle*> handles;  // default, then one per KvSpace
 
   ~OpenDb() {
+    if (!db) return;
     for (auto* h : handles) db->DestroyColumnFamilyHandle(h);
     db->Close().PermitUncheckedError();
   }
@@ -116,19 +117,28 @@ Result<std::shared_ptr<OpenDb>> OpenDatabase(const std::string& dir, KvOpenMode 
   db_options.max_total_wal_size = 64 << 20;
 
   const auto families = Families(cache);
-  auto open = std::make_shared<OpenDb>();
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
   rocksdb::DB* raw = nullptr;
   rocksdb::Status s;
   if (mode == KvOpenMode::kReadWrite) {
-    s = rocksdb::DB::Open(db_options, dir, families, &open->handles, &raw);
+    s = rocksdb::DB::Open(db_options, dir, families, &handles, &raw);
   } else {
     // Followers use read-only opens too: RocksDB 7.8's secondary instances crash on
     // BlobDB reads (facebook/rocksdb#13296), so a follower reopens to catch up.
     db_options.max_open_files = -1;
-    s = rocksdb::DB::OpenForReadOnly(db_options, dir, families, &open->handles, &raw);
+    s = rocksdb::DB::OpenForReadOnly(db_options, dir, families, &handles, &raw);
   }
-  if (!s.ok()) return FromRocks(s, fmt::format("open database {}", dir));
+  if (!s.ok()) {
+    Status st = FromRocks(s, fmt::format("open database {}", dir));
+    // A database that is not there or does not parse is a damaged repository.
+    if (st.code() == StatusCode::kInvalidArgument || st.code() == StatusCode::kNotFound) {
+      st = Status::Corruption(st.message());
+    }
+    return st;
+  }
+  auto open = std::make_shared<OpenDb>();
   open->db.reset(raw);
+  open->handles = std::move(handles);
   return open;
 }
 

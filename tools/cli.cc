@@ -27,12 +27,12 @@ std::string DefaultRepoPath() {
 int ExitCodeFor(const Status& s) {
   switch (s.code()) {
     case StatusCode::kOk: return kExitOk;
-    case StatusCode::kFailedPrecondition: return kExitRepo;
+    case StatusCode::kFailedPrecondition:
+    case StatusCode::kCorruption: return kExitRepo;  // a damaged repository
     case StatusCode::kBusy: return kExitBusy;
     case StatusCode::kNotFound:
     case StatusCode::kInvalidArgument:
-    case StatusCode::kUnsupported:
-    case StatusCode::kCorruption: return kExitBadInput;
+    case StatusCode::kUnsupported: return kExitBadInput;
     case StatusCode::kReadOnly: return kExitReadOnly;
     case StatusCode::kNoSpace: return kExitNoSpace;
     default: return kExitError;

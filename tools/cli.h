@@ -49,7 +49,7 @@ enum ExitCode : int {
   kExitOk = 0,
   kExitError = 1,       // any other failure
   kExitUsage = 2,       // bad command line
-  kExitRepo = 3,        // no repository there, or the wrong format version
+  kExitRepo = 3,        // no repository there, the wrong format version, or a damaged one
   kExitBusy = 4,        // another writer holds the repository
   kExitBadInput = 5,    // a bad image, name or value
   kExitReadOnly = 6,    // the repository is read-only

@@ -70,6 +70,32 @@ TEST_F(CliErrorsTest, WrongFormatVersion) {
   EXPECT_EQ(RunCmd({VmvaultPath(), "list", "--repo", repo_}).exit_code, kExitRepo);
 }
 
+TEST_F(CliErrorsTest, DamagedRepositoryIsAnErrorNotACrash) {
+  // A format file that does not parse.
+  const std::string good = Slurp(repo_ + "/vmvault.json");
+  ASSERT_EQ(Sh("echo '{' > " + repo_ + "/vmvault.json"), 0);
+  RunResult r = RunCmd({VmvaultPath(), "list", "--repo", repo_});
+  EXPECT_EQ(r.exit_code, kExitRepo) << r.err;
+  EXPECT_NE(r.err.find("vmvault.json"), std::string::npos) << r.err;
+  ASSERT_EQ(Sh("cp /dev/null " + repo_ + "/vmvault.json && printf '%s' '" + good + "' > " + repo_ +
+               "/vmvault.json"), 0);
+  ASSERT_EQ(RunCmd({VmvaultPath(), "list", "--repo", repo_}).exit_code, 0);
+  // A database that is gone.
+  ASSERT_EQ(Sh("mv " + repo_ + "/db " + repo_ + "/db.moved"), 0);
+  for (const std::vector<std::string>& argv :
+       {std::vector<std::string>{VmvaultPath(), "list", "--repo", repo_},
+        std::vector<std::string>{VmvaultPath(), "ingest", "--repo", repo_, "--file", image_},
+        std::vector<std::string>{VmvaultPath(), "mount", "--repo", repo_, tmp_ / "mnt"}}) {
+    Sh("mkdir -p " + (tmp_ / "mnt"));
+    r = RunCmd(argv);
+    EXPECT_EQ(r.exit_code, kExitRepo) << argv[1] << ": " << r.err;
+    EXPECT_NE(r.err.find("database"), std::string::npos) << argv[1] << ": " << r.err;
+    EXPECT_FALSE(IsMountPoint(tmp_ / "mnt"));
+  }
+  ASSERT_EQ(Sh("mv " + repo_ + "/db.moved " + repo_ + "/db"), 0);
+  EXPECT_EQ(RunCmd({VmvaultPath(), "list", "--repo", repo_}).exit_code, 0);
+}
+
 TEST_F(CliErrorsTest, MissingDirectoryAndUnreadableFiles) {
   RunResult r = Ingest({"--file", tmp_ / "absent.qcow2"});
   EXPECT_EQ(r.exit_code, kExitBadInput) << r.err;

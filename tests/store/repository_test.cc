@@ -225,3 +225,34 @@ TEST(RepositoryTest, CommittedChunksSurviveReopen) {
 
 }  // namespace
 }  // namespace vmvault::store
+
+namespace vmvault::store {
+namespace {
+
+// A refresh that cannot open the database (here: moved away) is an error, and the
+// follower keeps serving what it had.
+TEST(RepositoryTest, FailedRefreshKeepsTheOldView) {
+  testing::TempDir tmp;
+  const std::string repo = tmp.path() + "/repo";
+  ASSERT_TRUE(Repository::Init(repo, {}).ok());
+  {
+    auto w = Repository::Open(repo, RepoMode::kWrite);
+    ASSERT_TRUE(w.ok());
+    BackupRecord b;
+    b.vm = "vm";
+    b.time_us = 1;
+    ASSERT_TRUE((*w)->catalog().CommitBackup(testing::Vm("vm"), &b, {}).ok());
+  }
+  auto follower = Repository::Open(repo, RepoMode::kFollow);
+  ASSERT_TRUE(follower.ok());
+  std::filesystem::rename(repo + "/db", repo + "/db.away");
+  EXPECT_FALSE((*follower)->Refresh().ok());
+  EXPECT_EQ((*follower)->catalog().ListVms()->size(), 1u);
+  auto again = Repository::Open(repo, RepoMode::kReadOnly);
+  EXPECT_EQ(again.status().code(), StatusCode::kCorruption);
+  std::filesystem::rename(repo + "/db.away", repo + "/db");
+  EXPECT_TRUE((*follower)->Refresh().ok());
+}
+
+}  // namespace
+}  // namespace vmvault::store

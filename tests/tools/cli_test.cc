@@ -21,6 +21,7 @@ TEST(CliTest, ParseSizeAcceptsSuffixes) {
 TEST(CliTest, ExitCodesDistinguishWhatMonitoringNeeds) {
   EXPECT_EQ(ExitCodeFor(Status::OK()), kExitOk);
   EXPECT_EQ(ExitCodeFor(Status::FailedPrecondition("x")), kExitRepo);
+  EXPECT_EQ(ExitCodeFor(Status::Corruption("x")), kExitRepo);
   EXPECT_EQ(ExitCodeFor(Status::Busy("x")), kExitBusy);
   EXPECT_EQ(ExitCodeFor(Status::InvalidArgument("x")), kExitBadInput);
   EXPECT_EQ(ExitCodeFor(Status::NotFound("x")), kExitBadInput);
