@@ -85,24 +85,27 @@ class KvEngine {
   virtual Status Compact(KvSpace space) = 0;
 };
 
-// An in-memory engine. Unsynced and unlogged writes are pending until a later
-// sync=true write or Flush(); DropUnsyncedWrites() throws the pending ones away, as a
-// power cut would.
+// An in-memory engine that models durability like RocksDB: unsynced logged writes
+// become durable with a later synced write or Flush(), unlogged writes only with
+// Flush(). DropUnsyncedWrites() throws away whatever is not durable, as a power cut
+// would.
 class MemKvEngine final : public KvEngine {
  public:
   MemKvEngine();
   ~MemKvEngine() override;
   Status Get(KvSpace space, std::string_view key, std::string* value) const override;
   Status Write(const KvBatch& batch, bool sync) override;
-  Status WriteUnlogged(const KvBatch& batch) override { return Write(batch, false); }
+  Status WriteUnlogged(const KvBatch& batch) override;
   Status Flush() override;
   Status Scan(KvSpace space, std::string_view prefix, const KvScanFn& fn) const override;
   Status Compact(KvSpace) override { return Status::OK(); }
 
   // Simulates a crash: every write since the last synced one is lost.
   void DropUnsyncedWrites();
-  // Fault injection: the next `n` writes fail with an I/O error (0 turns it off).
+  // Fault injection: the next `n` writes (logged or not) fail with an I/O error.
   void FailNextWrites(int n);
+  // Fault injection: the next Flush fails with an I/O error.
+  void FailNextFlush();
   // Number of keys in `space`.
   size_t Count(KvSpace space) const;
 

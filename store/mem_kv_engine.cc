@@ -23,8 +23,11 @@ struct MemKvEngine::State {
   mutable std::mutex mu;
   Spaces live;                  // GUARDED_BY(mu): what readers see
   Spaces durable;               // GUARDED_BY(mu): what survives DropUnsyncedWrites
-  std::vector<KvBatch> pending; // GUARDED_BY(mu): unsynced batches, oldest first
+  // GUARDED_BY(mu): batches not durable yet, oldest first; `logged` is false for
+  // WriteUnlogged batches, which only Flush makes durable.
+  std::vector<std::pair<KvBatch, bool>> pending;
   int fail_writes = 0;          // GUARDED_BY(mu)
+  bool fail_flush = false;      // GUARDED_BY(mu)
 };
 
 namespace {
@@ -59,13 +62,30 @@ Status MemKvEngine::Write(const KvBatch& batch, bool sync) {
     return Status::IOError("injected write failure");
   }
   Apply(batch, &state_->live);
+  state_->pending.emplace_back(batch, /*logged=*/true);
   if (sync) {
-    for (const KvBatch& b : state_->pending) Apply(b, &state_->durable);
-    state_->pending.clear();
-    Apply(batch, &state_->durable);
-  } else {
-    state_->pending.push_back(batch);
+    // Syncing the log makes every logged write durable; unlogged ones stay pending.
+    std::vector<std::pair<KvBatch, bool>> still;
+    for (auto& [b, logged] : state_->pending) {
+      if (logged) {
+        Apply(b, &state_->durable);
+      } else {
+        still.emplace_back(std::move(b), false);
+      }
+    }
+    state_->pending = std::move(still);
   }
+  return Status::OK();
+}
+
+Status MemKvEngine::WriteUnlogged(const KvBatch& batch) {
+  std::lock_guard<std::mutex> lock(state_->mu);
+  if (state_->fail_writes > 0) {
+    --state_->fail_writes;
+    return Status::IOError("injected write failure");
+  }
+  Apply(batch, &state_->live);
+  state_->pending.emplace_back(batch, /*logged=*/false);
   return Status::OK();
 }
 
@@ -88,11 +108,11 @@ Status MemKvEngine::Scan(KvSpace space, std::string_view prefix, const KvScanFn&
 
 Status MemKvEngine::Flush() {
   std::lock_guard<std::mutex> lock(state_->mu);
-  if (state_->fail_writes > 0) {
-    --state_->fail_writes;
+  if (state_->fail_flush) {
+    state_->fail_flush = false;
     return Status::IOError("injected flush failure");
   }
-  for (const KvBatch& b : state_->pending) Apply(b, &state_->durable);
+  for (const auto& [b, logged] : state_->pending) Apply(b, &state_->durable);
   state_->pending.clear();
   return Status::OK();
 }
@@ -106,6 +126,11 @@ void MemKvEngine::DropUnsyncedWrites() {
 void MemKvEngine::FailNextWrites(int n) {
   std::lock_guard<std::mutex> lock(state_->mu);
   state_->fail_writes = n;
+}
+
+void MemKvEngine::FailNextFlush() {
+  std::lock_guard<std::mutex> lock(state_->mu);
+  state_->fail_flush = true;
 }
 
 size_t MemKvEngine::Count(KvSpace space) const {

@@ -116,10 +116,26 @@ TEST_F(CatalogTest, CrashBeforeCommitLeavesNoBackupAndCrashAfterKeepsAll) {
 
 TEST_F(CatalogTest, FailedCommitWritesNothing) {
   BackupRecord b = MakeBackup("vm", kT0, 0);
-  kv_->FailNextWrites(1);
+  kv_->FailNextFlush();  // the flush of the chunks fails
+  EXPECT_FALSE(repo_->catalog().CommitBackup(testing::Vm("vm"), &b, {{}}).ok());
+  EXPECT_TRUE(repo_->catalog().ListVms()->empty());
+  kv_->FailNextWrites(1);  // the catalog write itself fails
   EXPECT_FALSE(repo_->catalog().CommitBackup(testing::Vm("vm"), &b, {{}}).ok());
   EXPECT_TRUE(repo_->catalog().ListVms()->empty());
   EXPECT_TRUE(repo_->catalog().ListBackups("vm")->empty());
+}
+
+TEST_F(CatalogTest, OnlyAFlushMakesChunksDurable) {
+  // A synced catalog write does not make earlier chunk puts durable: the commit must
+  // flush. (Take the Flush out of CommitBackup and the crash test above fails.)
+  const ChunkId id = Put(testing::TextBytes(10000, 4));
+  KvBatch other;
+  other.Put(KvSpace::kCatalog, "x", "y");
+  ASSERT_TRUE(kv_->Write(other, /*sync=*/true).ok());
+  kv_->DropUnsyncedWrites();
+  EXPECT_FALSE(repo_->chunks().Lookup(id)->has_value());
+  std::string v;
+  EXPECT_TRUE(kv_->Get(KvSpace::kCatalog, "x", &v).ok());
 }
 
 TEST_F(CatalogTest, CorruptRecordsAreCorruptionNotCrashes) {
