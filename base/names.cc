@@ -69,12 +69,12 @@ Status ValidateName(std::string_view name, std::string_view what) {
   return Status::OK();
 }
 
-std::string SanitizeName(std::string_view name) {
+std::string SanitizeName(std::string_view name, size_t max_length) {
   std::string out;
-  for (size_t i = 0; i < name.size() && out.size() < kMaxNameLength;) {
+  for (size_t i = 0; i < name.size() && out.size() < max_length;) {
     const auto c = static_cast<uint8_t>(name[i]);
     const size_t n = IsControl(c) || c == '/' ? 0 : Utf8SequenceLength(name, i);
-    if (n == 0 || out.size() + n > kMaxNameLength) {
+    if (n == 0 || out.size() + n > max_length) {
       out += '_';
       i += 1;
     } else {

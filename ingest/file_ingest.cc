@@ -94,11 +94,11 @@ std::vector<std::string> DiskNamesForFiles(const std::vector<std::string>& files
   std::vector<std::string> names;
   std::set<std::string> used;
   for (const std::string& file : files) {
-    const std::string base = SanitizeName(FileStem(file));
-    std::string name = base;
+    const std::string stem = FileStem(file);
+    std::string name = SanitizeName(stem, kMaxDiskNameLength);
     for (int n = 2; used.count(name) != 0; ++n) {
       const std::string suffix = fmt::format("-{}", n);
-      name = base.substr(0, kMaxNameLength - suffix.size()) + suffix;
+      name = SanitizeName(stem, kMaxDiskNameLength - suffix.size()) + suffix;
     }
     used.insert(name);
     names.push_back(name);

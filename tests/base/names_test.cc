@@ -33,6 +33,16 @@ TEST(NamesTest, SanitizeAlwaysGivesAValidName) {
   EXPECT_EQ(SanitizeName("ok"), "ok");
 }
 
+TEST(NamesTest, SanitizeCutsAtCharacterBoundaries) {
+  std::string many_e_acute;
+  for (int i = 0; i < 80; ++i) many_e_acute += "\xc3\xa9";  // 160 bytes of U+00E9
+  const std::string s = SanitizeName(many_e_acute, kMaxDiskNameLength);
+  EXPECT_LE(s.size(), kMaxDiskNameLength);
+  EXPECT_EQ(s.size() % 2, 0u);
+  EXPECT_TRUE(ValidateName(s, "name").ok());
+  EXPECT_TRUE(ValidateName(s + ".part128.qcow2", "file name").ok());
+}
+
 TEST(NamesTest, PrintableEscapesControlBytes) {
   EXPECT_EQ(Printable("a\nb\xff"), "a\\x0ab\\xff");
 }

@@ -1,6 +1,7 @@
 // IngestImageFiles with recorded-style qemu-img output (FakeCommandRunner) and in-memory
 // disks (MemSourceOpener): naming, VM and backup records, and bad input.
 #include "ingest/file_ingest.h"
+#include "base/names.h"
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -147,6 +148,11 @@ TEST_F(FileIngestTest, DiskNamesAreSanitizedAndUnique) {
             (std::vector<std::string>{"disk", "disk-2", "disk-2-2", "disk-3"}));
   EXPECT_EQ(DiskNamesForFiles({"/x/.hidden.img", "/x/-dash.img", "/x/bad\nname.img"}),
             (std::vector<std::string>{"_hidden", "_dash", "bad_name"}));
+  // Long stems leave room for view suffixes such as ".raw" in a 128-byte file name.
+  const std::string long_stem(126, 'd');
+  const auto names = DiskNamesForFiles({"/x/" + long_stem + ".img", "/y/" + long_stem + ".img"});
+  EXPECT_EQ(names[0], std::string(vmvault::kMaxDiskNameLength, 'd'));
+  EXPECT_EQ(names[1], std::string(vmvault::kMaxDiskNameLength - 2, 'd') + "-2");
 }
 
 TEST_F(FileIngestTest, SameStemTwiceGetsDistinctDisks) {
