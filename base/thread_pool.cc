@@ -40,7 +40,10 @@ void ThreadPool::Run() {
       task = std::move(queue_.front());
       queue_.pop_front();
     }
-    task();
+    try {
+      task();
+    } catch (...) {
+    }
   }
 }
 

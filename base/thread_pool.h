@@ -1,5 +1,7 @@
 // ThreadPool: a fixed set of worker threads running queued tasks in FIFO order.
 // Submit() is thread-safe. The destructor finishes the queued tasks, then joins.
+// Tasks report failure through their own state; an exception a task throws is
+// discarded so it cannot take the process down (e.g. bad_alloc during read-ahead).
 #pragma once
 
 #include <condition_variable>

@@ -100,7 +100,12 @@ void RaiseKernelReadahead(const std::string& mountpoint) {
 }
 
 void OpInit(void* userdata, fuse_conn_info* conn) {
-  RaiseKernelReadahead(static_cast<FuseMount::Impl*>(userdata)->mountpoint);
+  try {  // no exception may unwind into libfuse
+    RaiseKernelReadahead(static_cast<FuseMount::Impl*>(userdata)->mountpoint);
+  } catch (const std::exception& e) {
+    spdlog::warn("could not raise the kernel's read-ahead: {}", e.what());
+  } catch (...) {
+  }
   conn->max_write = kMaxIo;  // libfuse derives max_pages, and so the largest read, from it
   conn->max_read = kMaxIo;
   conn->max_readahead = kMaxIo;  // the kernel keeps the smaller of this and its own

@@ -121,13 +121,15 @@ Result<CommandOutput> RunProcess(const std::vector<std::string>& argv,
     out.stdout_text.assign(std::istreambuf_iterator<char>(out_stream),
                            std::istreambuf_iterator<char>());
     err_reader.join();
-    child.wait();
+    // Stop the watchdog before reaping: until wait() the PID stays ours (a zombie at
+    // worst), so a late kill can never hit a process that reused it.
     {
       std::lock_guard<std::mutex> lock(mu);
       done = true;
     }
     cv.notify_all();
     watchdog.join();
+    child.wait();
     out.exit_code = DecodeWaitStatus(child.native_exit_code());
   } catch (const std::exception& e) {
     return Status::External(fmt::format("could not run {}: {}", argv[0], e.what()));

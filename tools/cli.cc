@@ -72,6 +72,9 @@ Result<uint64_t> ParseSize(std::string_view text) {
   else if (suffix == "M" || suffix == "MiB") mult = 1ull << 20;
   else if (suffix == "G" || suffix == "GiB") mult = 1ull << 30;
   else return Status::InvalidArgument(fmt::format("'{}' has an unknown size suffix", text));
+  if (value > UINT64_MAX / mult) {
+    return Status::InvalidArgument(fmt::format("'{}' is too large", text));
+  }
   return value * mult;
 }
 

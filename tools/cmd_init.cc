@@ -18,7 +18,11 @@ Command InitCommand() {
             return [&global, chunk_size, level]() -> Status {
               VV_ASSIGN_OR_RETURN(uint64_t cs, ParseSize(*chunk_size));
               store::RepoConfig config;
-              config.chunk_size = static_cast<uint32_t>(std::min<uint64_t>(cs, UINT32_MAX));
+              if (cs > store::kMaxChunkSize) {
+                return Status::InvalidArgument(fmt::format(
+                    "chunk size {} is not a power of two from 64 KiB to 4 MiB", *chunk_size));
+              }
+              config.chunk_size = static_cast<uint32_t>(cs);
               config.zstd_level = *level;
               VV_RETURN_IF_ERROR(store::Repository::Init(global.repo, config));
               if (!global.quiet) {

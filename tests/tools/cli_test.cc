@@ -13,7 +13,7 @@ TEST(CliTest, ParseSizeAcceptsSuffixes) {
   EXPECT_EQ(*ParseSize("1M"), 1u << 20);
   EXPECT_EQ(*ParseSize("4MiB"), 4u << 20);
   EXPECT_EQ(*ParseSize("2G"), 2ull << 30);
-  for (const char* bad : {"", "M", "1X", "-1", "1.5M", "one"}) {
+  for (const char* bad : {"", "M", "1X", "-1", "1.5M", "one", "18014398509481985K"}) {
     EXPECT_EQ(ParseSize(bad).status().code(), StatusCode::kInvalidArgument) << bad;
   }
 }
