@@ -336,10 +336,7 @@ Result<std::unique_ptr<FuseMount>> FuseMount::Create(const MountOptions& options
   return mount;
 }
 
-Status FuseMount::Daemonize(bool foreground) {
-  if (fuse_daemonize(foreground ? 1 : 0) != 0) return Status::IOError("cannot daemonize");
-  return Status::OK();
-}
+void FuseMount::Abandon() { impl_->se = nullptr; }
 
 Status FuseMount::Serve(Filesystem* fs, size_t threads) {
   impl_->fs.store(fs);

@@ -3,9 +3,10 @@
 // every other file. Every handler catches everything and replies with the Status's
 // errno (ENOENT, EROFS, EIO for a chunk failing its checksum, logged with its id).
 //
-// Usage, in this order: Create (mounts), Daemonize, Serve (blocks). The Filesystem
-// is given to Serve because the repository must be opened after the fork. The
-// destructor unmounts and destroys the session.
+// Usage, in this order: Create (mounts), then (after RunMount forks, in the process
+// that serves) Serve, which blocks. The Filesystem is given to Serve because the
+// repository must be opened after the fork. The destructor unmounts and destroys the
+// session; Abandon() lets a forked parent drop its copy without unmounting.
 //
 // Not thread-safe: one thread drives it; Serve runs libfuse's worker threads, which
 // call into the (thread-safe) Filesystem.
@@ -28,8 +29,9 @@ class FuseMount {
   FuseMount(const FuseMount&) = delete;
   FuseMount& operator=(const FuseMount&) = delete;
 
-  // fuse_daemonize: in the background, the parent exits here.
-  Status Daemonize(bool foreground);
+  // For the parent of a fork: forget the session without unmounting it; the child
+  // serves and unmounts it.
+  void Abandon();
   // Serves requests with `threads` workers until unmounted or signalled.
   // REQUIRES: fs outlives the call.
   Status Serve(Filesystem* fs, size_t threads);

@@ -117,6 +117,96 @@ Status ValidateMountpoint(const std::string& path) {
   return Status::OK();
 }
 
+// Puts a mount in the background the way a daemon should, but unlike fuse_daemonize
+// the parent waits until the child has opened the repository and built the tree, and
+// returns the child's verdict: `vmvault mount` exits non-zero when the mount does not
+// come up, instead of reporting success and logging the failure to syslog.
+class Detacher {
+ public:
+  ~Detacher() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+
+  // True in the parent, false in the child (now in its own session, in "/").
+  Result<bool> Fork() {
+    int fds[2];
+    if (::pipe2(fds, O_CLOEXEC) != 0) return Status::FromErrno(errno, "pipe");
+    const pid_t pid = ::fork();
+    if (pid < 0) {
+      const int err = errno;
+      ::close(fds[0]);
+      ::close(fds[1]);
+      return Status::FromErrno(err, "fork");
+    }
+    if (pid > 0) {
+      ::close(fds[1]);
+      fd_ = fds[0];
+      return true;
+    }
+    ::close(fds[0]);
+    fd_ = fds[1];
+    ::setsid();
+    if (::chdir("/") != 0) {
+      // Paths are absolute already; staying where we are is harmless.
+    }
+    return false;
+  }
+
+  // Parent: the child's verdict, read from the pipe.
+  Status ChildStatus() {
+    std::string msg;
+    char buf[4096];
+    ssize_t n;
+    while ((n = ::read(fd_, buf, sizeof buf)) > 0 || (n < 0 && errno == EINTR)) {
+      if (n > 0) msg.append(buf, static_cast<size_t>(n));
+    }
+    if (msg.empty()) return Status::IOError("the mount process ended before it was ready");
+    const auto code = static_cast<StatusCode>(msg[0]);
+    return code == StatusCode::kOk ? Status::OK() : Status(code, msg.substr(1));
+  }
+
+  // Child: report success, then detach from the terminal.
+  void Ready() {
+    if (fd_ < 0) return;  // foreground
+    Send(Status::OK());
+    DetachStdio();
+  }
+
+  // Child: report `s` (the parent prints it, so the child stays quiet). Returns `s`
+  // for the caller to return, which unmounts.
+  Status Fail(Status s) {
+    if (fd_ < 0) return s;  // foreground: the caller prints it
+    Send(s);
+    DetachStdio();
+    return s;
+  }
+
+ private:
+  static void DetachStdio() {
+    const int null = ::open("/dev/null", O_RDWR | O_CLOEXEC);
+    if (null < 0) return;
+    ::dup2(null, 0);
+    ::dup2(null, 1);
+    ::dup2(null, 2);
+    if (null > 2) ::close(null);
+  }
+
+  void Send(const Status& s) {
+    std::string msg(1, static_cast<char>(s.code()));
+    msg += s.message();
+    for (size_t off = 0; off < msg.size();) {
+      const ssize_t n = ::write(fd_, msg.data() + off, msg.size() - off);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) break;
+      off += static_cast<size_t>(n);
+    }
+    ::close(fd_);
+    fd_ = -1;
+  }
+
+  int fd_ = -1;  // the read end in the parent, the write end in the child
+};
+
 Status RunMount(const MountOptions& given) {
   VV_RETURN_IF_ERROR(ValidateMountpoint(given.mountpoint));
   MountOptions options = given;
@@ -129,13 +219,21 @@ Status RunMount(const MountOptions& given) {
 
   const bool foreground = options.foreground || options.debug;
   VV_ASSIGN_OR_RETURN(std::unique_ptr<FuseMount> mount, FuseMount::Create(options));
-  VV_RETURN_IF_ERROR(mount->Daemonize(foreground));
-  if (!foreground) LogToSyslog();
+  Detacher detacher;
+  if (!foreground) {
+    Result<bool> parent = detacher.Fork();
+    if (!parent.ok() || *parent) {
+      // The parent: the child owns the mount now and has reported how it went.
+      mount->Abandon();
+      return parent.ok() ? detacher.ChildStatus() : parent.status();
+    }
+    LogToSyslog();
+  }
 
   auto repo = store::Repository::Open(options.repo_path, store::RepoMode::kFollow);
   if (!repo.ok()) {
     spdlog::error("cannot open repository {}: {}", options.repo_path, repo.status().ToString());
-    return repo.status().WithContext("repository " + options.repo_path);
+    return detacher.Fail(repo.status().WithContext("repository " + options.repo_path));
   }
   const size_t hw = ThreadPool::HardwareThreads();
   FilesystemOptions fo;
@@ -149,8 +247,9 @@ Status RunMount(const MountOptions& given) {
   Result<std::unique_ptr<Filesystem>> fs = Filesystem::Create(repo->get(), fo);
   if (!fs.ok()) {
     spdlog::error("cannot read repository {}: {}", options.repo_path, fs.status().ToString());
-    return fs.status();
+    return detacher.Fail(fs.status());
   }
+  detacher.Ready();
   spdlog::info("serving repository {} at {}", options.repo_path, options.mountpoint);
   const size_t threads = options.threads != 0 ? options.threads : std::max<size_t>(4, hw);
   Status s = mount->Serve(fs->get(), threads);

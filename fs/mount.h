@@ -7,9 +7,11 @@
 // After daemonizing, logs go to syslog (ident "vmvault"). In the foreground they go
 // to stderr.
 //
-// RunMount blocks; in the parent of a daemonizing mount it never returns (the parent
-// exits 0 once the mount is up). Call it from one thread of a process that has not
-// started other threads yet.
+// In the foreground RunMount blocks until unmounted. In the background it forks: the
+// parent returns as soon as the child has opened the repository, with OK when the
+// mount is up and the child's error otherwise (the child then unmounts and returns
+// that error too, with its output detached); the child returns when unmounted. Call
+// it from one thread of a process that has not started other threads yet.
 #pragma once
 
 #include <cstddef>
