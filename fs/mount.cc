@@ -13,6 +13,8 @@
 #include <cstdlib>
 #include <cerrno>
 #include <memory>
+#include <string_view>
+#include <utility>
 
 #include "base/thread_pool.h"
 #include "fs/filesystem.h"
@@ -42,6 +44,39 @@ std::string Absolute(const std::string& path) {
   return out;
 }
 
+// A Status through a pipe, from a forked child to its parent: one byte of StatusCode,
+// then the message. Closes `fd`.
+void SendStatus(int fd, const Status& s) {
+  std::string msg(1, static_cast<char>(s.code()));
+  msg += s.message();
+  for (size_t off = 0; off < msg.size();) {
+    const ssize_t n = ::write(fd, msg.data() + off, msg.size() - off);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    off += static_cast<size_t>(n);
+  }
+  ::close(fd);
+}
+
+// Reads what SendStatus sent, until the child closes its end; `died` describes a child
+// that closed it without a word. Closes `fd`.
+Status ReceiveStatus(int fd, std::string_view died) {
+  std::string msg;
+  char buf[4096];
+  for (;;) {
+    const ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n > 0) {
+      msg.append(buf, static_cast<size_t>(n));
+    } else if (n == 0 || errno != EINTR) {
+      break;
+    }
+  }
+  ::close(fd);
+  if (msg.empty()) return Status::IOError(std::string(died));
+  const auto code = static_cast<StatusCode>(static_cast<unsigned char>(msg[0]));
+  return code == StatusCode::kOk ? Status::OK() : Status(code, msg.substr(1));
+}
+
 }  // namespace
 
 Status CheckRepository(const std::string& path) {
@@ -61,34 +96,15 @@ Status CheckRepository(const std::string& path) {
       auto repo = store::Repository::Open(path, store::RepoMode::kReadOnly);
       s = repo.status();
     }
-    std::string msg(1, static_cast<char>(s.code()));
-    msg += s.message();
-    for (size_t done = 0; done < msg.size();) {
-      const ssize_t n = write(fds[1], msg.data() + done, msg.size() - done);
-      if (n <= 0) break;
-      done += static_cast<size_t>(n);
-    }
+    SendStatus(fds[1], s);
     _exit(0);
   }
   close(fds[1]);
-  std::string msg;
-  char buf[512];
-  for (;;) {
-    const ssize_t n = read(fds[0], buf, sizeof buf);
-    if (n > 0) {
-      msg.append(buf, static_cast<size_t>(n));
-    } else if (n == 0 || errno != EINTR) {
-      break;
-    }
-  }
-  close(fds[0]);
+  Status s = ReceiveStatus(fds[0], "the process that checks the repository failed");
   int status = 0;
   while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
   }
-  if (msg.empty()) return Status::IOError("the process that checks the repository failed");
-  const auto code = static_cast<StatusCode>(static_cast<unsigned char>(msg[0]));
-  if (code == StatusCode::kOk) return Status::OK();
-  return Status(code, msg.substr(1));
+  return s;
 }
 
 Status ValidateMountpoint(const std::string& path) {
@@ -154,15 +170,8 @@ class Detacher {
 
   // Parent: the child's verdict, read from the pipe.
   Status ChildStatus() {
-    std::string msg;
-    char buf[4096];
-    ssize_t n;
-    while ((n = ::read(fd_, buf, sizeof buf)) > 0 || (n < 0 && errno == EINTR)) {
-      if (n > 0) msg.append(buf, static_cast<size_t>(n));
-    }
-    if (msg.empty()) return Status::IOError("the mount process ended before it was ready");
-    const auto code = static_cast<StatusCode>(msg[0]);
-    return code == StatusCode::kOk ? Status::OK() : Status(code, msg.substr(1));
+    const int fd = std::exchange(fd_, -1);
+    return ReceiveStatus(fd, "the mount process ended before it was ready");
   }
 
   // Child: report success, then detach from the terminal.
@@ -191,18 +200,7 @@ class Detacher {
     if (null > 2) ::close(null);
   }
 
-  void Send(const Status& s) {
-    std::string msg(1, static_cast<char>(s.code()));
-    msg += s.message();
-    for (size_t off = 0; off < msg.size();) {
-      const ssize_t n = ::write(fd_, msg.data() + off, msg.size() - off);
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) break;
-      off += static_cast<size_t>(n);
-    }
-    ::close(fd_);
-    fd_ = -1;
-  }
+  void Send(const Status& s) { SendStatus(std::exchange(fd_, -1), s); }
 
   int fd_ = -1;  // the read end in the parent, the write end in the child
 };

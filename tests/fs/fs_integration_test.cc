@@ -279,6 +279,25 @@ TEST_F(MountTest, SigtermUnmountsCleanly) {
   EXPECT_FALSE(IsMounted(mnt_));
 }
 
+TEST_F(MountTest, ABackgroundMountThatCannotComeUpSaysWhy) {
+  // The repository opens (so the pre-fork check passes) but its catalog does not read:
+  // the child fails after the fork, and the command must still fail with its reason.
+  store::KvBatch bad;
+  bad.Put(store::KvSpace::kCatalog, "vm/zz-broken", "{not json");
+  ASSERT_TRUE(writer_->kv().Write(bad, /*sync=*/true).ok());
+  const std::string cmd = std::string(VV_MOUNT_HELPER) + " '" + repo_path_ + "' '" + mnt_ +
+                          "' 2>" + tmp_.path() + "/err";
+  const int rc = std::system(cmd.c_str());
+  EXPECT_NE(rc, 0);
+  EXPECT_NE(ReadAll(tmp_.path() + "/err").find("VM record does not decode"), std::string::npos)
+      << ReadAll(tmp_.path() + "/err");
+  EXPECT_FALSE(IsMounted(mnt_));
+  for (int i = 0; i < 300 && !PidsMentioning(mnt_).empty(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_TRUE(PidsMentioning(mnt_).empty()) << "the failed mount left a process behind";
+}
+
 TEST_F(MountTest, HelperReportsANonEmptyMountpoint) {
   std::ofstream(mnt_ + "/junk") << "x";
   const std::string cmd = std::string(VV_MOUNT_HELPER) + " '" + repo_path_ + "' '" + mnt_ +
