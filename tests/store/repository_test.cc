@@ -13,6 +13,15 @@
 namespace vmvault::store {
 namespace {
 
+// Opens `repo` for writing and commits one backup of `vm` without disks.
+Status CommitEmptyBackup(const std::string& repo, const std::string& vm) {
+  VV_ASSIGN_OR_RETURN(auto w, Repository::Open(repo, RepoMode::kWrite));
+  BackupRecord b;
+  b.vm = vm;
+  b.time_us = 1;
+  return w->catalog().CommitBackup(testing::Vm(vm), &b, {});
+}
+
 mode_t ModeOf(const std::string& path) {
   struct stat st;
   EXPECT_EQ(::stat(path.c_str(), &st), 0) << path;
@@ -124,24 +133,12 @@ TEST(RepositoryTest, DataSurvivesReopen) {
   testing::TempDir tmp;
   const std::string repo = tmp.path() + "/repo";
   ASSERT_TRUE(Repository::Init(repo, {}).ok());
-  {
-    auto w = Repository::Open(repo, RepoMode::kWrite);
-    ASSERT_TRUE(w.ok());
-    BackupRecord b;
-    b.vm = "vm";
-    b.time_us = 1;
-    ASSERT_TRUE((*w)->catalog().CommitBackup(testing::Vm("vm"), &b, {}).ok());
-  }
+  ASSERT_TRUE(CommitEmptyBackup(repo, "vm").ok());
   auto r = Repository::Open(repo, RepoMode::kReadOnly);
   ASSERT_TRUE(r.ok());
   EXPECT_EQ((*r)->catalog().ListBackups("vm")->size(), 1u);
 }
 
-}  // namespace
-}  // namespace vmvault::store
-
-namespace vmvault::store {
-namespace {
 
 // Chunks that RocksDB has moved from the memtable into blob files must read back
 // through a follower (the mount), before and after a refresh.
@@ -185,11 +182,6 @@ TEST(RepositoryTest, FollowerReadsFlushedChunks) {
   EXPECT_EQ(out, first.second);
 }
 
-}  // namespace
-}  // namespace vmvault::store
-
-namespace vmvault::store {
-namespace {
 
 // Chunks are written without the log; the commit's flush must make them durable.
 TEST(RepositoryTest, CommittedChunksSurviveReopen) {
@@ -223,11 +215,6 @@ TEST(RepositoryTest, CommittedChunksSurviveReopen) {
   EXPECT_EQ(page[0], id);
 }
 
-}  // namespace
-}  // namespace vmvault::store
-
-namespace vmvault::store {
-namespace {
 
 // A refresh that cannot open the database (here: moved away) is an error, and the
 // follower keeps serving what it had.
@@ -235,14 +222,7 @@ TEST(RepositoryTest, FailedRefreshKeepsTheOldView) {
   testing::TempDir tmp;
   const std::string repo = tmp.path() + "/repo";
   ASSERT_TRUE(Repository::Init(repo, {}).ok());
-  {
-    auto w = Repository::Open(repo, RepoMode::kWrite);
-    ASSERT_TRUE(w.ok());
-    BackupRecord b;
-    b.vm = "vm";
-    b.time_us = 1;
-    ASSERT_TRUE((*w)->catalog().CommitBackup(testing::Vm("vm"), &b, {}).ok());
-  }
+  ASSERT_TRUE(CommitEmptyBackup(repo, "vm").ok());
   auto follower = Repository::Open(repo, RepoMode::kFollow);
   ASSERT_TRUE(follower.ok());
   std::filesystem::rename(repo + "/db", repo + "/db.away");
