@@ -212,8 +212,11 @@ Status RunMount(const MountOptions& given) {
   options.repo_path = Absolute(given.repo_path);
   // Check the repository before mounting, so errors reach the terminal. The follower
   // is opened only after the fork below.
-  VV_RETURN_IF_ERROR(
-      CheckRepository(options.repo_path).WithContext("repository " + options.repo_path));
+  if (Status s = CheckRepository(options.repo_path); !s.ok()) {
+    // No repository at the path is a precondition of mounting, like a readable format.
+    if (s.IsNotFound()) return Status::FailedPrecondition(s.message());
+    return s;
+  }
 
   const bool foreground = options.foreground || options.debug;
   VV_ASSIGN_OR_RETURN(std::unique_ptr<FuseMount> mount, FuseMount::Create(options));

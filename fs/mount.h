@@ -47,6 +47,7 @@ Status ValidateMountpoint(const std::string& path);
 // for a bad repository can call it too. Errors keep the store's StatusCode.
 Status CheckRepository(const std::string& repo_path);
 
+// A missing repository is FailedPrecondition, as is one of another format version.
 Status RunMount(const MountOptions& options);
 
 }  // namespace vmvault::fs

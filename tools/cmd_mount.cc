@@ -24,12 +24,6 @@ Command MountCommand() {
               VV_ASSIGN_OR_RETURN(uint64_t bytes, ParseSize(*cache));
               opts->cache_bytes = bytes;
               opts->repo_path = global.repo;
-              // Check the repository here so a missing one exits with kExitRepo. The check
-              // opens it in a child process: RocksDB leaves threads behind, and the mount
-              // forks when it daemonizes.
-              Status s = fs::CheckRepository(global.repo);
-              if (s.IsNotFound()) return Status::FailedPrecondition(s.message());
-              VV_RETURN_IF_ERROR(s);
               return fs::RunMount(*opts);
             };
           }};

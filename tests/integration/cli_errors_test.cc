@@ -47,9 +47,11 @@ TEST_F(CliErrorsTest, QuietWhenNotOnATerminal) {
 }
 
 TEST_F(CliErrorsTest, MissingRepository) {
-  for (const char* cmd : {"list", "ingest"}) {
+  Sh("mkdir -p " + (tmp_ / "mnt"));
+  for (const char* cmd : {"list", "ingest", "mount"}) {
     std::vector<std::string> argv{VmvaultPath(), cmd, "--repo", tmp_ / "nowhere"};
     if (std::string(cmd) == "ingest") argv.insert(argv.end(), {"--file", image_});
+    if (std::string(cmd) == "mount") argv.push_back(tmp_ / "mnt");
     RunResult r = RunCmd(argv);
     EXPECT_EQ(r.exit_code, kExitRepo) << cmd << ": " << r.err;
     EXPECT_NE(r.err.find("no repository at"), std::string::npos) << r.err;
