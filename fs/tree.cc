@@ -76,6 +76,9 @@ class TreeBuilder {
     for (auto& [ino, node] : tree_->nodes_) {
       std::sort(node.children.begin(), node.children.end());
     }
+    // The root's time is its newest backup's; with none yet, when it was listed.
+    Node& root = tree_->nodes_.at(kRootInode);
+    if (root.mtime_us == 0) root.mtime_us = tree_->built_us_;
     return std::shared_ptr<const Tree>(tree_.release());
   }
 

@@ -207,3 +207,24 @@ TEST_F(TreeTest, UnsafeNamesAreSanitizedAndUnique) {
 
 }  // namespace
 }  // namespace vmvault::fs
+
+namespace vmvault::fs {
+namespace {
+
+TEST(TreeTimesTest, RootTimeIsTheNewestBackupOrTheListingTime) {
+  auto repo = store::Repository::OpenInMemory(testing::TestConfig(64 << 10));
+  IndexPageCache pages(&repo->catalog(), 1 << 20);
+  // Empty: the time it was listed, not 1970.
+  auto empty = Tree::Build(repo->catalog(), &pages, 5'000'000);
+  ASSERT_TRUE(empty.ok());
+  EXPECT_EQ((*empty)->root().mtime_us, 5'000'000);
+  // With backups: the newest backup's time, whenever it is listed.
+  auto b = testing::CommitDisks(repo.get(), testing::MakeVm("vm"), testing::TestTime(), {});
+  ASSERT_TRUE(b.ok());
+  auto later = Tree::Build(repo->catalog(), &pages, testing::TestTime() + 999'000'000);
+  ASSERT_TRUE(later.ok());
+  EXPECT_EQ((*later)->root().mtime_us, b->time_us);
+}
+
+}  // namespace
+}  // namespace vmvault::fs
