@@ -73,11 +73,16 @@ Status Filesystem::Refresh(bool force) {
   refresh_tried_us_.store(now);
   Status s = repo_->Refresh();
   if (!s.ok()) spdlog::warn("repository refresh failed: {}", s.ToString());
+  // Rebuild only when the catalog moved: decoding every backup record once a second
+  // would cost a large repository real time.
+  Result<uint64_t> generation = repo_->catalog().Generation();
+  if (generation.ok() && built_generation_ == *generation) return Status::OK();
   Result<std::shared_ptr<const Tree>> built = Tree::Build(repo_->catalog(), pages_.get(), now);
   if (!built.ok()) {
     spdlog::error("cannot list the repository: {}", built.status().ToString());
     return built.status();
   }
+  built_generation_ = generation.ok() ? std::optional<uint64_t>(*generation) : std::nullopt;
   std::lock_guard<std::mutex> tree_lock(tree_mu_);
   tree_ = std::move(built).value();
   return Status::OK();

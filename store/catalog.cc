@@ -17,6 +17,7 @@ constexpr std::string_view kVmPrefix = "vm/";
 constexpr std::string_view kBackupPrefix = "bk/";
 constexpr std::string_view kVmBackupPrefix = "vb/";
 constexpr std::string_view kNextIdKey = "meta/next_backup_id";
+constexpr std::string_view kGenerationKey = "meta/generation";
 constexpr int kRecordVersion = 1;
 
 std::string VmKey(std::string_view vm) { return std::string(kVmPrefix) + std::string(vm); }
@@ -205,6 +206,15 @@ Result<BackupRecord> Catalog::GetBackup(uint64_t id) const {
   return DecodeBackupRecord(value);
 }
 
+Result<uint64_t> Catalog::Generation() const {
+  std::string value;
+  Status s = kv_->Get(KvSpace::kCatalog, kGenerationKey, &value);
+  if (s.IsNotFound()) return uint64_t{0};
+  VV_RETURN_IF_ERROR(s);
+  if (value.size() != 8) return Status::Corruption("the catalog generation does not decode");
+  return GetBigEndian64(value.data());
+}
+
 Status Catalog::ReadIndexPage(uint64_t backup_id, uint32_t disk, uint64_t page,
                               std::vector<ChunkId>* slots) const {
   std::string value;
@@ -248,6 +258,10 @@ Status Catalog::CommitBackup(const VmRecord& vm, BackupRecord* backup,
   std::string next;
   PutBigEndian64(&next, id + 1);
   batch.Put(KvSpace::kCatalog, kNextIdKey, next);
+  VV_ASSIGN_OR_RETURN(const uint64_t generation, Generation());
+  std::string gen;
+  PutBigEndian64(&gen, generation + 1);
+  batch.Put(KvSpace::kCatalog, kGenerationKey, gen);
   batch.Put(KvSpace::kCatalog, VmKey(vm.name), EncodeVmRecord(vm));
   batch.Put(KvSpace::kCatalog, BackupKey(id), EncodeBackupRecord(*backup));
   batch.Put(KvSpace::kCatalog, VmBackupKey(backup->vm, backup->time_us, id), "");

@@ -80,6 +80,10 @@ class Catalog {
   Result<std::vector<BackupRecord>> ListBackups(std::string_view vm) const;  // oldest first
   Result<BackupRecord> GetBackup(uint64_t id) const;
 
+  // A number that changes whenever the catalog does (a commit, later a prune), so a
+  // reader can tell cheaply whether its view is still current. 0 for an empty catalog.
+  Result<uint64_t> Generation() const;
+
   // Replaces *slots with page `page` of disk `disk` (its position in BackupRecord::disks)
   // of backup `backup_id`: kIndexPageSlots ids, all zero when the page is not stored.
   Status ReadIndexPage(uint64_t backup_id, uint32_t disk, uint64_t page,

@@ -202,6 +202,12 @@ TEST_F(FilesystemTest, BackupContentsDoNotTriggerRefresh) {
   clock_.Advance(10'000'000);
   ASSERT_TRUE(fs_->GetAttr(file).ok());
   EXPECT_EQ(fs_->tree(), before);
+  // The root does trigger a refresh, but an unchanged catalog keeps the tree...
+  ASSERT_TRUE(fs_->GetAttr(kRootInode).ok());
+  EXPECT_EQ(fs_->tree(), before);
+  // ...and a changed one replaces it.
+  ASSERT_TRUE(CommitDisks(repo_.get(), MakeVm("db"), TestTime(60), {disk_}).ok());
+  clock_.Advance(10'000'000);
   ASSERT_TRUE(fs_->GetAttr(kRootInode).ok());
   EXPECT_NE(fs_->tree(), before);
 }

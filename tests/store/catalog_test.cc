@@ -159,3 +159,21 @@ TEST_F(CatalogTest, VmNamesThatArePrefixesOfOthersStayApart) {
 
 }  // namespace
 }  // namespace vmvault::store
+
+namespace vmvault::store {
+namespace {
+
+TEST(CatalogGenerationTest, EveryCommitMovesIt) {
+  auto repo = Repository::OpenInMemory({});
+  EXPECT_EQ(*repo->catalog().Generation(), 0u);
+  BackupRecord b;
+  b.vm = "vm";
+  b.time_us = 1;
+  ASSERT_TRUE(repo->catalog().CommitBackup(testing::Vm("vm"), &b, {}).ok());
+  const uint64_t g1 = *repo->catalog().Generation();
+  ASSERT_TRUE(repo->catalog().CommitBackup(testing::Vm("vm"), &b, {}).ok());
+  EXPECT_GT(*repo->catalog().Generation(), g1);
+}
+
+}  // namespace
+}  // namespace vmvault::store
