@@ -182,7 +182,8 @@ class Detacher {
   }
 
   // Child: report `s` (the parent prints it, so the child stays quiet). Returns `s`
-  // for the caller to return, which unmounts.
+  // for the caller to return. REQUIRES: the mount is already gone, so the parent
+  // never returns while it is still there.
   Status Fail(Status s) {
     if (fd_ < 0) return s;  // foreground: the caller prints it
     Send(s);
@@ -234,6 +235,7 @@ Status RunMount(const MountOptions& given) {
   auto repo = store::Repository::Open(options.repo_path, store::RepoMode::kFollow);
   if (!repo.ok()) {
     spdlog::error("cannot open repository {}: {}", options.repo_path, repo.status().ToString());
+    mount.reset();  // unmount before the parent hears about it
     return detacher.Fail(repo.status().WithContext("repository " + options.repo_path));
   }
   const size_t hw = ThreadPool::HardwareThreads();
@@ -248,6 +250,7 @@ Status RunMount(const MountOptions& given) {
   Result<std::unique_ptr<Filesystem>> fs = Filesystem::Create(repo->get(), fo);
   if (!fs.ok()) {
     spdlog::error("cannot read repository {}: {}", options.repo_path, fs.status().ToString());
+    mount.reset();  // unmount before the parent hears about it
     return detacher.Fail(fs.status());
   }
   detacher.Ready();
