@@ -214,16 +214,33 @@ TEST(RawViewTest, RegionAtIsOneChunkOrARunOfHoles) {
   EXPECT_FALSE(view.RegionAt(10 * kCs, &r).ok());
 }
 
-TEST(RawViewTest, CorruptChunkFailsOnlyItsRange) {
-  auto repo = store::Repository::OpenInMemory(testing::TestConfig(kCs));
+// One committed disk of `slots` data chunks in an in-memory repository, with the
+// raw view and the reader the error tests use.
+struct OneDisk {
+  explicit OneDisk(uint64_t slots) {
+    d.size = slots * kCs;
+    auto b = CommitDisks(repo.get(), testing::MakeVm("vm1"), testing::TestTime(), {d});
+    EXPECT_TRUE(b.ok());
+    backup = *b;
+    view = std::make_unique<RawView>(&pages, backup.id, 0, backup.disks[0]);
+  }
+
+  std::unique_ptr<store::Repository> repo =
+      store::Repository::OpenInMemory(testing::TestConfig(kCs));
   DiskSpec d;
-  d.size = 4 * kCs;
-  auto b = CommitDisks(repo.get(), testing::MakeVm("vm1"), testing::TestTime(), {d});
-  ASSERT_TRUE(b.ok());
-  IndexPageCache pages(&repo->catalog(), 1 << 20);
-  ChunkCache cache(&repo->chunks(), 8 << 20, kCs);
-  ViewReader reader(&cache, nullptr);
-  RawView view(&pages, b->id, 0, b->disks[0]);
+  store::BackupRecord backup;
+  IndexPageCache pages{&repo->catalog(), 1 << 20};
+  ChunkCache cache{&repo->chunks(), 8 << 20, kCs};
+  ViewReader reader{&cache, nullptr};
+  std::unique_ptr<RawView> view;
+};
+
+TEST(RawViewTest, CorruptChunkFailsOnlyItsRange) {
+  OneDisk t(4);
+  store::Repository* repo = t.repo.get();
+  const DiskSpec& d = t.d;
+  ViewReader& reader = t.reader;
+  const RawView& view = *t.view;
 
   // Replace slot 1's stored value with a valid encoding of other bytes.
   Region r;
@@ -261,18 +278,12 @@ TEST(RawViewTest, CorruptChunkFailsOnlyItsRange) {
 }
 
 TEST(RawViewTest, MissingChunkIsCorruption) {
-  auto repo = store::Repository::OpenInMemory(testing::TestConfig(kCs));
-  DiskSpec d;
-  d.size = 2 * kCs;
-  auto b = CommitDisks(repo.get(), testing::MakeVm("vm1"), testing::TestTime(), {d});
-  ASSERT_TRUE(b.ok());
-  IndexPageCache pages(&repo->catalog(), 1 << 20);
-  ChunkCache cache(&repo->chunks(), 8 << 20, kCs);
-  ViewReader reader(&cache, nullptr);
-  RawView view(&pages, b->id, 0, b->disks[0]);
+  OneDisk t(2);
+  ViewReader& reader = t.reader;
+  const RawView& view = *t.view;
   Region r;
   ASSERT_TRUE(view.RegionAt(0, &r).ok());
-  ASSERT_TRUE(repo->chunks().Delete(r.chunk).ok());
+  ASSERT_TRUE(t.repo->chunks().Delete(r.chunk).ok());
   ReadResult out;
   Status s = reader.Read(view, 0, 10, &out);
   EXPECT_TRUE(s.IsCorruption()) << s.ToString();
