@@ -6,6 +6,8 @@
 
 #include <algorithm>
 
+#include "base/names.h"
+
 namespace vmvault::fs {
 namespace {
 
@@ -105,6 +107,13 @@ std::shared_ptr<const Tree> Filesystem::TreeFor(uint64_t ino) {
   return t;
 }
 
+Status Filesystem::LoadView(const Node& node) const {
+  if (node.kind != NodeKind::kFile || !node.view) return Status::OK();
+  Status s = node.view->Load();
+  if (!s.ok()) spdlog::error("cannot lay out {}: {}", Printable(node.path), s.ToString());
+  return s;
+}
+
 EntryInfo Filesystem::InfoOf(const Node& node) const {
   EntryInfo e;
   struct stat& st = e.attr;
@@ -131,6 +140,7 @@ Result<EntryInfo> Filesystem::Lookup(uint64_t parent, std::string_view name) {
   if (dir->kind != NodeKind::kDirectory) return Status::NotFound("not a directory");
   const Node* child = t->Child(*dir, name);
   if (child == nullptr) return Status::NotFound(std::string(name) + " does not exist");
+  VV_RETURN_IF_ERROR(LoadView(*child));
   return InfoOf(*child);
 }
 
@@ -138,6 +148,7 @@ Result<EntryInfo> Filesystem::GetAttr(uint64_t ino) {
   std::shared_ptr<const Tree> t = TreeFor(ino);
   const Node* node = t->Find(ino);
   if (node == nullptr) return NoSuchInode(ino);
+  VV_RETURN_IF_ERROR(LoadView(*node));
   return InfoOf(*node);
 }
 
@@ -173,6 +184,7 @@ Result<std::unique_ptr<OpenFile>> Filesystem::Open(uint64_t ino, int flags) {
   const Node* node = t->Find(ino);
   if (node == nullptr) return NoSuchInode(ino);
   if (node->kind != NodeKind::kFile || !node->view) return Status::InvalidArgument("not a file");
+  VV_RETURN_IF_ERROR(LoadView(*node));
   return std::make_unique<OpenFile>(ino, node->view, options_.readahead_bytes);
 }
 

@@ -107,6 +107,8 @@ class Filesystem {
   Filesystem(store::Repository* repo, const FilesystemOptions& options);
   // The current snapshot, after refreshing it when `node` may change and it is stale.
   std::shared_ptr<const Tree> TreeFor(uint64_t ino);
+  // View::Load() of a file node; logged when it fails.
+  Status LoadView(const Node& node) const;
   EntryInfo InfoOf(const Node& node) const;
 
   store::Repository* repo_;

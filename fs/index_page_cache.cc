@@ -1,5 +1,7 @@
 #include "fs/index_page_cache.h"
 
+#include <algorithm>
+
 namespace vmvault::fs {
 
 IndexPage::IndexPage(std::vector<store::ChunkId> slots) {
@@ -18,6 +20,18 @@ IndexPage::IndexPage(std::vector<store::ChunkId> slots) {
     }
     run_end_[i] = static_cast<uint16_t>(end);
   }
+  rank_.resize(store::kIndexPageSlots);
+  uint16_t rank = 0;
+  for (uint32_t i = 0; i < store::kIndexPageSlots; ++i) {
+    rank_[i] = rank;
+    rank += slots_[i].is_zero() ? 0 : 1;
+  }
+}
+
+uint32_t IndexPage::NthData(uint32_t k) const {
+  // The last slot whose rank is k is the k-th data slot (rank counts the slots before).
+  const auto it = std::upper_bound(rank_.begin(), rank_.end(), k);
+  return static_cast<uint32_t>(it - rank_.begin()) - 1;
 }
 
 IndexPageCache::IndexPageCache(const store::Catalog* catalog, size_t capacity_bytes)

@@ -4,7 +4,8 @@
 // bytes, so a sparse disk's absent pages are cheap to skip after the first look.
 //
 // Each IndexPage also knows where every run of holes or data ends (RunEnd), which
-// makes region lookups and SEEK_DATA/SEEK_HOLE within a page O(1).
+// makes region lookups and SEEK_DATA/SEEK_HOLE within a page O(1), and how many data
+// slots precede each slot (DataBefore), for the compacted image views (data_map.h).
 //
 // The catalog is not owned and must outlive the cache. IndexPage is immutable;
 // IndexPageCache is thread-safe (see ShardedLruCache).
@@ -38,11 +39,21 @@ class IndexPage {
   // kIndexPageSlots.
   uint32_t RunEnd(uint32_t i) const { return absent() ? store::kIndexPageSlots : run_end_[i]; }
   uint32_t data_slots() const { return data_slots_; }
-  size_t charge() const { return 96 + slots_.size() * sizeof(store::ChunkId) + run_end_.size() * 2; }
+  // Data slots in [0, i). REQUIRES: i <= kIndexPageSlots.
+  uint32_t DataBefore(uint32_t i) const {
+    if (absent()) return 0;
+    return i >= store::kIndexPageSlots ? data_slots_ : rank_[i];
+  }
+  // The slot that is data slot number k of this page. REQUIRES: k < data_slots().
+  uint32_t NthData(uint32_t k) const;
+  size_t charge() const {
+    return 96 + slots_.size() * sizeof(store::ChunkId) + (run_end_.size() + rank_.size()) * 2;
+  }
 
  private:
   std::vector<store::ChunkId> slots_;
   std::vector<uint16_t> run_end_;
+  std::vector<uint16_t> rank_;  // rank_[i]: data slots before slot i
   uint32_t data_slots_ = 0;
 };
 

@@ -47,6 +47,14 @@ class View {
  public:
   virtual ~View() = default;
 
+  // Prepares what size() and allocated_bytes() need. Most views know both from the
+  // backup record and have nothing to do. The compacted image views (qcow2, VHDX) lay
+  // themselves out on first use, from one small catalog read; a failure is returned
+  // here and retried on the next call. The Filesystem calls Load() before it stats or
+  // opens a file; size() and allocated_bytes() of a view that cannot load are 0, and
+  // its RegionAt and seeks return the error.
+  virtual Status Load() const { return Status::OK(); }
+
   virtual uint64_t size() const = 0;
   // Bytes that hold data, for st_blocks.
   virtual uint64_t allocated_bytes() const = 0;

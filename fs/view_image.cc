@@ -3,6 +3,7 @@
 namespace vmvault::fs {
 
 Status ViewImage::ReadAt(uint64_t offset, std::span<uint8_t> out) {
+  VV_RETURN_IF_ERROR(view_->Load());
   if (offset > view_->size() || out.size() > view_->size() - offset) {
     return Status::InvalidArgument("read beyond the end of the image");
   }
@@ -10,6 +11,7 @@ Status ViewImage::ReadAt(uint64_t offset, std::span<uint8_t> out) {
 }
 
 Result<std::vector<Extent>> ViewImage::Extents() {
+  VV_RETURN_IF_ERROR(view_->Load());
   std::vector<Extent> extents;
   const uint64_t size = view_->size();
   uint64_t pos = 0;

@@ -2,7 +2,8 @@
 // images (restore to a file or block device, qemu-img comparisons in tests) can read
 // any view of a backup through the mount's read loop without a mount.
 //
-// The view and the reader are shared or borrowed: the reader (and its cache) must
+// Call the view's Load() before size(), as for any view (fs/view.h); ReadAt and
+// Extents load it themselves. The view and the reader are shared or borrowed: the reader (and its cache) must
 // outlive the image. Thread-safe, as View and ViewReader are.
 #pragma once
 

@@ -81,6 +81,7 @@ Status ViewReader::CollectRegions(const View& view, uint64_t offset, uint64_t en
 
 Status ViewReader::Read(const View& view, uint64_t offset, uint64_t length,
                         ReadResult* out) const {
+  VV_RETURN_IF_ERROR(view.Load());
   const uint64_t end = std::min(view.size(), offset + std::min(length, view.size()));
   if (offset >= end) return Status::OK();
   std::vector<Region> regions;

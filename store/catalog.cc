@@ -1,11 +1,13 @@
 #include "store/catalog.h"
 
+#include <cstring>
 #include <set>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include "base/bytes.h"
+#include "store/disk_summary.h"
 #include "store/record_json.h"
 
 namespace vmvault::store {
@@ -18,6 +20,7 @@ constexpr std::string_view kBackupPrefix = "bk/";
 constexpr std::string_view kVmBackupPrefix = "vb/";
 constexpr std::string_view kNextIdKey = "meta/next_backup_id";
 constexpr std::string_view kGenerationKey = "meta/generation";
+constexpr std::string_view kSummaryPrefix = "ds/";
 constexpr int kRecordVersion = 1;
 
 std::string VmKey(std::string_view vm) { return std::string(kVmPrefix) + std::string(vm); }
@@ -43,12 +46,21 @@ std::string VmBackupKey(std::string_view vm, int64_t time_us, uint64_t id) {
   return k;
 }
 
-std::string IndexKey(uint64_t backup_id, uint32_t disk, uint64_t page) {
+std::string IndexDiskPrefix(uint64_t backup_id, uint32_t disk) {
   std::string k;
   PutBigEndian64(&k, backup_id);
   PutBigEndian32(&k, disk);
+  return k;
+}
+
+std::string IndexKey(uint64_t backup_id, uint32_t disk, uint64_t page) {
+  std::string k = IndexDiskPrefix(backup_id, disk);
   PutBigEndian64(&k, page);
   return k;
+}
+
+std::string SummaryKey(uint64_t backup_id, uint32_t disk) {
+  return std::string(kSummaryPrefix) + IndexDiskPrefix(backup_id, disk);
 }
 
 }  // namespace
@@ -230,6 +242,84 @@ Status Catalog::ReadIndexPage(uint64_t backup_id, uint32_t disk, uint64_t page,
   return Status::OK();
 }
 
+Result<DiskSummary> Catalog::ReadDiskSummary(uint64_t backup_id, uint32_t disk,
+                                             const DiskRecord& record) const {
+  std::string value;
+  Status s = kv_->Get(KvSpace::kCatalog, SummaryKey(backup_id, disk), &value);
+  if (s.IsNotFound()) return ComputeDiskSummary(backup_id, disk, record);
+  VV_RETURN_IF_ERROR(s);
+  Result<DiskSummary> summary = DecodeDiskSummary(value);
+  if (!summary.ok()) {
+    return summary.status().WithContext(fmt::format("backup {} disk {}", backup_id, disk));
+  }
+  if (record.chunk_size == 0 ||
+      summary->slots != (record.virtual_size + record.chunk_size - 1) / record.chunk_size ||
+      summary->group_slots != GroupSlots(record.chunk_size)) {
+    return Status::Corruption(fmt::format(
+        "the summary of backup {} disk {} does not match its disk record", backup_id, disk));
+  }
+  return summary;
+}
+
+Result<DiskSummary> Catalog::ComputeDiskSummary(uint64_t backup_id, uint32_t disk,
+                                                const DiskRecord& record) const {
+  if (record.chunk_size == 0 || (record.chunk_size & (record.chunk_size - 1)) != 0) {
+    return Status::Corruption(fmt::format("backup {} disk {} has invalid chunk size {}",
+                                          backup_id, disk, record.chunk_size));
+  }
+  DiskSummary summary;
+  summary.slots = (record.virtual_size + record.chunk_size - 1) / record.chunk_size;
+  summary.group_slots = GroupSlots(record.chunk_size);
+  const uint64_t pages = (summary.slots + kIndexPageSlots - 1) / kIndexPageSlots;
+  // Only stored pages hold data: scan them, and count the rest as holes.
+  const std::string prefix = IndexDiskPrefix(backup_id, disk);
+  std::vector<ChunkId> slots(kIndexPageSlots);
+  Status inner;
+  VV_RETURN_IF_ERROR(kv_->Scan(KvSpace::kIndex, prefix, [&](std::string_view k,
+                                                            std::string_view v) {
+    const uint64_t page = k.size() == prefix.size() + 8
+                              ? GetBigEndian64(k.data() + prefix.size())
+                              : pages;
+    if (page >= pages || v.size() % 16 != 0 || v.size() > kIndexPageSlots * 16) {
+      inner = Status::Corruption(fmt::format(
+          "index of backup {} disk {} has a malformed page", backup_id, disk));
+      return false;
+    }
+    while (summary.pages() < page) AddSummaryPage(nullptr, 0, &summary);
+    const size_t n = std::min<size_t>(v.size() / 16, summary.slots - page * kIndexPageSlots);
+    std::memcpy(slots.data(), v.data(), n * 16);
+    AddSummaryPage(slots.data(), n, &summary);
+    return true;
+  }));
+  VV_RETURN_IF_ERROR(inner);
+  while (summary.pages() < pages) AddSummaryPage(nullptr, 0, &summary);
+  return summary;
+}
+
+Status Catalog::AddMissingSummaries() {
+  std::vector<uint64_t> ids;
+  VV_RETURN_IF_ERROR(kv_->Scan(KvSpace::kCatalog, kBackupPrefix, [&](std::string_view k,
+                                                                     std::string_view) {
+    if (k.size() == kBackupPrefix.size() + 8) {
+      ids.push_back(GetBigEndian64(k.data() + kBackupPrefix.size()));
+    }
+    return true;
+  }));
+  KvBatch batch;
+  for (uint64_t id : ids) {
+    VV_ASSIGN_OR_RETURN(BackupRecord b, GetBackup(id));
+    for (uint32_t d = 0; d < b.disks.size(); ++d) {
+      std::string value;
+      Status s = kv_->Get(KvSpace::kCatalog, SummaryKey(id, d), &value);
+      if (s.ok()) continue;
+      if (!s.IsNotFound()) return s;
+      VV_ASSIGN_OR_RETURN(DiskSummary summary, ComputeDiskSummary(id, d, b.disks[d]));
+      batch.Put(KvSpace::kCatalog, SummaryKey(id, d), EncodeDiskSummary(summary));
+    }
+  }
+  return kv_->Write(batch, /*sync=*/true);
+}
+
 Status Catalog::CommitBackup(const VmRecord& vm, BackupRecord* backup,
                              const std::vector<DiskIndex>& indexes) {
   if (indexes.size() != backup->disks.size()) {
@@ -267,6 +357,8 @@ Status Catalog::CommitBackup(const VmRecord& vm, BackupRecord* backup,
   batch.Put(KvSpace::kCatalog, VmBackupKey(backup->vm, backup->time_us, id), "");
   for (uint32_t d = 0; d < indexes.size(); ++d) {
     const DiskIndex& index = indexes[d];
+    batch.Put(KvSpace::kCatalog, SummaryKey(id, d),
+              EncodeDiskSummary(SummarizeIndex(index, backup->disks[d].chunk_size)));
     for (uint64_t first = 0; first < index.size(); first += kIndexPageSlots) {
       const size_t n = std::min<size_t>(kIndexPageSlots, index.size() - first);
       bool any = false;

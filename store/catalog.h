@@ -22,6 +22,7 @@
 #include "base/result.h"
 #include "base/time_format.h"
 #include "store/chunk_id.h"
+#include "store/disk_summary.h"
 #include "store/kv_engine.h"
 
 namespace vmvault::store {
@@ -89,15 +90,25 @@ class Catalog {
   Status ReadIndexPage(uint64_t backup_id, uint32_t disk, uint64_t page,
                        std::vector<ChunkId>* slots) const;
 
+  // The per-page data counts of a disk (disk_summary.h). Backups committed before
+  // format version 2 have none stored; theirs is computed from the stored index pages.
+  Result<DiskSummary> ReadDiskSummary(uint64_t backup_id, uint32_t disk,
+                                      const DiskRecord& record) const;
+  // Stores the summary of every disk that has none (the upgrade from format 1).
+  Status AddMissingSummaries();
+
   // Commits a backup: assigns backup->id, moves backup->time_us to the next free second
   // when the VM already has a backup in that second, and writes the VM record, the
-  // backup record and the index pages in one synced, atomic write.
+  // backup record, the index pages and the disk summaries in one synced, atomic write.
   // REQUIRES: indexes.size() == backup->disks.size(), and every chunk the indexes name
   // was Put on the same engine.
   Status CommitBackup(const VmRecord& vm, BackupRecord* backup,
                       const std::vector<DiskIndex>& indexes);
 
  private:
+  Result<DiskSummary> ComputeDiskSummary(uint64_t backup_id, uint32_t disk,
+                                         const DiskRecord& record) const;
+
   KvEngine* kv_;
   std::mutex commit_mu_;  // serializes id allocation within this process
 };

@@ -61,10 +61,10 @@ Result<RepoConfig> DecodeConfig(const std::string& path, std::string_view text) 
       return Status::FailedPrecondition(fmt::format("{} is not a vmvault format file", path));
     }
     c.format_version = j.at("version").get<uint32_t>();
-    if (c.format_version != kFormatVersion) {
+    if (c.format_version < kOldestFormatVersion || c.format_version > kFormatVersion) {
       return Status::FailedPrecondition(fmt::format(
-          "repository format version {} is not supported: this vmvault reads version {}",
-          c.format_version, kFormatVersion));
+          "repository format version {} is not supported: this vmvault reads versions {} to {}",
+          c.format_version, kOldestFormatVersion, kFormatVersion));
     }
     c.chunk_size = j.at("chunk_size").get<uint32_t>();
     c.zstd_level = j.at("zstd_level").get<int>();
@@ -210,8 +210,23 @@ Result<std::unique_ptr<Repository>> Repository::Open(const std::string& path, Re
     if (lock_fd >= 0) ::close(lock_fd);
     return engine.status().WithContext(fmt::format("repository {}", path));
   }
-  return std::unique_ptr<Repository>(new Repository(path, mode, std::move(config), secret,
-                                                    std::move(engine).value(), lock_fd));
+  std::unique_ptr<Repository> repo(new Repository(path, mode, config, secret,
+                                                 std::move(engine).value(), lock_fd));
+  if (mode == RepoMode::kWrite && config.format_version < kFormatVersion) {
+    VV_RETURN_IF_ERROR(repo->Upgrade(format_path));
+  }
+  return repo;
+}
+
+Status Repository::Upgrade(const std::string& format_path) {
+  // 1 -> 2: store the disk summaries. The format file moves last, so a crash midway
+  // leaves a version 1 repository that the next writer upgrades again.
+  VV_RETURN_IF_ERROR(catalog_->AddMissingSummaries().WithContext("upgrade the repository format"));
+  RepoConfig upgraded = config_;
+  upgraded.format_version = kFormatVersion;
+  VV_RETURN_IF_ERROR(WriteFileAtomic(format_path, EncodeConfig(upgraded), 0600));
+  config_ = upgraded;
+  return Status::OK();
 }
 
 std::unique_ptr<Repository> Repository::OpenInMemory(const RepoConfig& config,

@@ -5,8 +5,8 @@
 //   <repo>/db/            the RocksDB database
 //   <repo>/lock           flock()ed by the single writer
 //
-// The directory is mode 0700. Open() checks the format version and refuses any other
-// (FailedPrecondition). Only one writer (ingest, prune, gc) opens a repository at a time;
+// The directory is mode 0700. Open() checks the format version and refuses one it does
+// not know (FailedPrecondition); opening an older version for writing upgrades it. Only one writer (ingest, prune, gc) opens a repository at a time;
 // a second gets Busy. Readers (list, mount) never take the lock.
 //
 // A Repository owns its engine, chunk store and catalog. It is thread-safe.
@@ -24,7 +24,10 @@
 
 namespace vmvault::store {
 
-inline constexpr uint32_t kFormatVersion = 1;
+// Version 2 added the disk summaries (`ds/` keys). Version 1 repositories are read as
+// they are (summaries are computed when needed) and upgraded by the first writer.
+inline constexpr uint32_t kFormatVersion = 2;
+inline constexpr uint32_t kOldestFormatVersion = 1;
 inline constexpr std::string_view kFormatName = "vmvault-repository";
 inline constexpr uint32_t kDefaultChunkSize = 256 << 10;  // docs/chunk-size.md
 inline constexpr uint32_t kMinChunkSize = 64 << 10;
@@ -78,10 +81,12 @@ class Repository {
  private:
   Repository(std::string path, RepoMode mode, RepoConfig config, std::string_view secret,
              std::shared_ptr<KvEngine> kv, int lock_fd);
+  // Brings an older format up to kFormatVersion (a writer only).
+  Status Upgrade(const std::string& format_path);
 
   const std::string path_;
   const RepoMode mode_;
-  const RepoConfig config_;
+  RepoConfig config_;  // changes only in Upgrade(), before Open() returns
   const ChunkHasher hasher_;
   std::shared_ptr<KvEngine> kv_;
   std::unique_ptr<ChunkStore> chunks_;
