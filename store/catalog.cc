@@ -325,6 +325,15 @@ Status Catalog::CommitBackup(const VmRecord& vm, BackupRecord* backup,
   if (indexes.size() != backup->disks.size()) {
     return Status::InvalidArgument("a backup needs one index per disk");
   }
+  for (size_t d = 0; d < indexes.size(); ++d) {
+    const DiskRecord& disk = backup->disks[d];
+    if (disk.chunk_size == 0 || (disk.chunk_size & (disk.chunk_size - 1)) != 0 ||
+        indexes[d].size() != (disk.virtual_size + disk.chunk_size - 1) / disk.chunk_size) {
+      return Status::InvalidArgument(fmt::format(
+          "disk {} of the backup has chunk size {} and an index of {} slots for {} bytes", d,
+          disk.chunk_size, indexes[d].size(), disk.virtual_size));
+    }
+  }
   std::lock_guard<std::mutex> lock(commit_mu_);
   uint64_t id = 1;
   std::string value;

@@ -11,6 +11,7 @@ namespace {
 
 constexpr int64_t kSec = 1'000'000;
 constexpr int64_t kT0 = 1795231800LL * kSec;  // 2026-11-21T03:30:00Z
+constexpr uint64_t kCs = kDefaultChunkSize;
 
 class CatalogTest : public ::testing::Test {
  protected:
@@ -46,7 +47,7 @@ TEST_F(CatalogTest, CommitListAndReadBack) {
   DiskIndex index(3);
   index[0] = Put("first");
   index[2] = Put("third");
-  BackupRecord b = MakeBackup("web", kT0, 3ull << 20);
+  BackupRecord b = MakeBackup("web", kT0, 3 * kCs - 100);
   b.config_kind = "libvirt-xml";
   b.config = "<domain/>";
   ASSERT_TRUE(repo_->catalog().CommitBackup(testing::Vm("web"), &b, {index}).ok());
@@ -62,7 +63,7 @@ TEST_F(CatalogTest, CommitListAndReadBack) {
   ASSERT_EQ(backups->size(), 1u);
   EXPECT_EQ((*backups)[0].name(), "2026-11-21T033000Z");
   EXPECT_EQ((*backups)[0].config, "<domain/>");
-  EXPECT_EQ((*backups)[0].disks[0].virtual_size, 3ull << 20);
+  EXPECT_EQ((*backups)[0].disks[0].virtual_size, 3 * kCs - 100);
 
   std::vector<ChunkId> page;
   ASSERT_TRUE(repo_->catalog().ReadIndexPage(1, 0, 0, &page).ok());
@@ -87,7 +88,7 @@ TEST_F(CatalogTest, BackupsInTheSameSecondGetDistinctNames) {
 TEST_F(CatalogTest, HolePagesAreNotStored) {
   DiskIndex index(kIndexPageSlots * 5);  // five pages, only the fourth holds data
   index[kIndexPageSlots * 3 + 7] = Put("data");
-  BackupRecord b = MakeBackup("sparse", kT0, index.size() * uint64_t{1 << 20});
+  BackupRecord b = MakeBackup("sparse", kT0, index.size() * kCs);
   ASSERT_TRUE(repo_->catalog().CommitBackup(testing::Vm("sparse"), &b, {index}).ok());
   EXPECT_EQ(kv_->Count(KvSpace::kIndex), 1u);
   std::vector<ChunkId> page;
@@ -106,12 +107,22 @@ TEST_F(CatalogTest, CrashBeforeCommitLeavesNoBackupAndCrashAfterKeepsAll) {
 
   // Chunks written, committed, then a crash: the backup and every chunk it names survive.
   DiskIndex index{Put(testing::TextBytes(10000, 2)), Put(testing::TextBytes(10000, 3))};
-  BackupRecord b = MakeBackup("vm", kT0, 2ull << 20);
+  BackupRecord b = MakeBackup("vm", kT0, 2 * kCs);
   ASSERT_TRUE(repo_->catalog().CommitBackup(testing::Vm("vm"), &b, {index}).ok());
   kv_->DropUnsyncedWrites();
   ASSERT_EQ(repo_->catalog().ListBackups("vm")->size(), 1u);
   std::string out;
   for (const auto& id : index) EXPECT_TRUE(repo_->chunks().Read(id, &out).ok());
+}
+
+TEST_F(CatalogTest, IndexThatDoesNotFitItsDiskIsRefused) {
+  BackupRecord b = MakeBackup("vm", kT0, 3 * kCs);
+  EXPECT_EQ(repo_->catalog().CommitBackup(testing::Vm("vm"), &b, {DiskIndex(2)}).code(),
+            StatusCode::kInvalidArgument);
+  b.disks[0].chunk_size = 3000;
+  EXPECT_EQ(repo_->catalog().CommitBackup(testing::Vm("vm"), &b, {DiskIndex(1024)}).code(),
+            StatusCode::kInvalidArgument);
+  EXPECT_TRUE(repo_->catalog().ListVms()->empty());
 }
 
 TEST_F(CatalogTest, FailedCommitWritesNothing) {

@@ -38,7 +38,7 @@ TEST(RepositoryTest, InitCreatesPrivateVersionedRepository) {
   EXPECT_EQ(ModeOf(repo + "/secret"), 0600u);
   auto text = ReadFile(repo + "/vmvault.json");
   ASSERT_TRUE(text.ok());
-  EXPECT_NE(text->find("\"version\": 1"), std::string::npos);
+  EXPECT_NE(text->find("\"version\": 2"), std::string::npos);
   auto r = Repository::Open(repo, RepoMode::kReadOnly);
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_EQ((*r)->config().chunk_size, 256u << 10);
@@ -70,7 +70,7 @@ TEST(RepositoryTest, WrongFormatVersionIsRefused) {
   ASSERT_TRUE(Repository::Init(repo, {}).ok());
   auto text = ReadFile(repo + "/vmvault.json");
   std::string t = *text;
-  t.replace(t.find("\"version\": 1"), 12, "\"version\": 99");
+  t.replace(t.find("\"version\": 2"), 12, "\"version\": 99");
   ASSERT_TRUE(WriteFileAtomic(repo + "/vmvault.json", t, 0600).ok());
   auto r = Repository::Open(repo, RepoMode::kWrite);
   ASSERT_FALSE(r.ok());
@@ -203,6 +203,8 @@ TEST(RepositoryTest, CommittedChunksSurviveReopen) {
     b.vm = "vm";
     b.time_us = 1;
     b.disks.resize(1);
+    b.disks[0].chunk_size = 256 << 10;
+    b.disks[0].virtual_size = plain.size();
     ASSERT_TRUE((*w)->catalog().CommitBackup(testing::Vm("vm"), &b, {{id}}).ok());
   }
   auto r = Repository::Open(repo, RepoMode::kReadOnly);
