@@ -1,6 +1,22 @@
 #include "base/bytes.h"
 
+#include <array>
+
 namespace vmvault {
+namespace {
+
+constexpr std::array<uint32_t, 256> MakeCrc32Table() {
+  std::array<uint32_t, 256> table{};
+  for (uint32_t i = 0; i < 256; ++i) {
+    uint32_t c = i;
+    for (int k = 0; k < 8; ++k) c = (c & 1) ? 0xedb88320u ^ (c >> 1) : c >> 1;
+    table[i] = c;
+  }
+  return table;
+}
+constexpr std::array<uint32_t, 256> kCrc32Table = MakeCrc32Table();
+
+}  // namespace
 
 std::string ToHex(std::span<const uint8_t> bytes) {
   static constexpr char kDigits[] = "0123456789abcdef";
@@ -28,6 +44,12 @@ bool FromHex(std::string_view hex, std::string* out) {
     out->push_back(static_cast<char>(hi * 16 + lo));
   }
   return true;
+}
+
+uint32_t Crc32(std::span<const uint8_t> data) {
+  uint32_t c = 0xffffffffu;
+  for (uint8_t b : data) c = kCrc32Table[(c ^ b) & 0xff] ^ (c >> 8);
+  return c ^ 0xffffffffu;
 }
 
 bool IsAllZero(std::span<const uint8_t> data) {

@@ -34,6 +34,7 @@ std::string BuildManifest(const ManifestInput& in) {
     const store::DiskRecord& d = b.disks[i];
     json disk = store::DiskRecordToJson(d);
     disk["file"] = i < in.disk_files.size() ? in.disk_files[i] : std::string();
+    disk["files"] = i < in.disk_views.size() ? in.disk_views[i] : std::vector<std::string>();
     disks.push_back(std::move(disk));
   }
   j["disks"] = std::move(disks);

@@ -6,7 +6,8 @@
 //    "parent_id", "host", "duration_seconds", "config_kind", "config_file",
 //    "disks": [{"name", "file", "virtual_size", "chunk_size", "source_format",
 //               "source_path", "allocated_bytes", "bytes_read", "data_chunks",
-//               "new_chunks", "new_bytes", "stored_bytes"}],
+//               "new_chunks", "new_bytes", "stored_bytes", "partitions", "files"
+//               (every view of the disk: raw, qcow2, vhdx, vmdk, partitions)}],
 //    "vm_origin", "vm_period"}
 //
 // Pure functions; thread-safe.
@@ -25,6 +26,7 @@ struct ManifestInput {
   const store::BackupRecord* backup = nullptr;
   std::optional<std::string> parent_name;  // when the parent backup still exists
   std::vector<std::string> disk_files;     // the raw view's file name, per disk
+  std::vector<std::vector<std::string>> disk_views;  // every file of each disk
   std::string config_file;                 // "" when the backup has no configuration
 };
 

@@ -1,5 +1,6 @@
 #include "fs/tree.h"
 
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 #include <xxhash.h>
 
@@ -12,6 +13,7 @@
 #include "fs/manifest.h"
 #include "fs/raw_view.h"
 #include "fs/region_map.h"
+#include "fs/vmdk_descriptor.h"
 
 namespace vmvault::fs {
 
@@ -191,14 +193,32 @@ void TreeBuilder::AddBackup(const store::VmRecord& vm, const store::BackupRecord
   in.backup = &b;
   in.parent_name = parent_name;
   std::unordered_set<std::string> disk_names;
+  std::vector<std::shared_ptr<const View>> raws;
   for (uint32_t i = 0; i < b.disks.size(); ++i) {
     const store::DiskRecord& d = b.disks[i];
     const std::string base = ValidateName(d.name, "disk").ok() ? d.name : SanitizeName(d.name);
     std::string disk = base;
     for (int n = 2; !disk_names.insert(disk).second; ++n) disk = base + "~" + std::to_string(n);
-    // The next views (qcow2, VHDX, VMDK, partitions) go here, over the raw view.
-    in.disk_files.push_back(
-        add_file(disk + ".raw", std::make_shared<RawView>(pages_, b.id, i, d)));
+    raws.push_back(std::make_shared<RawView>(pages_, b.id, i, d));
+    in.disk_files.push_back(add_file(disk + ".raw", raws.back()));
+    in.disk_views.push_back({in.disk_files.back()});
+  }
+  // The other views of each disk, after every raw file has its name.
+  for (uint32_t i = 0; i < b.disks.size(); ++i) {
+    const store::DiskRecord& d = b.disks[i];
+    const std::string& raw_file = in.disk_files[i];
+    const std::string disk = raw_file.substr(0, raw_file.size() - 4);  // without ".raw"
+    std::vector<std::string>& files = in.disk_views[i];
+    const uint64_t identity = XXH3_64bits_withSeed(&b.id, sizeof(b.id), i);
+    if (auto vmdk = VmdkDescriptor(raw_file, d.virtual_size, static_cast<uint32_t>(identity))) {
+      files.push_back(add_file(disk + ".vmdk", MakeBytesView(std::move(*vmdk))));
+    }
+    for (const Partition& p : d.partitions) {
+      if (p.offset > d.virtual_size || p.length > d.virtual_size - p.offset) continue;
+      auto part = std::make_shared<RegionMap>();
+      part->AppendView(raws[i], p.offset, p.length);
+      files.push_back(add_file(fmt::format("{}.part{}.raw", disk, p.number), std::move(part)));
+    }
   }
   if (!b.config.empty()) {
     const std::string name = b.config_kind == "libvirt-xml" ? "domain.xml"

@@ -9,6 +9,7 @@
 #include <spdlog/spdlog.h>
 
 #include "base/names.h"
+#include "base/partition_table.h"
 #include "base/progress.h"
 #include "base/thread_pool.h"
 #include "ingest/pipeline.h"
@@ -79,6 +80,14 @@ Result<store::DiskIndex> IngestOneDisk(store::Repository& repo, const ProbedFile
   rec->new_chunks = st.new_chunks;
   rec->new_stored_bytes = st.new_stored_bytes;
   rec->stored_bytes = st.stored_bytes;
+  // The partition table, so the mount can show each partition as its own file.
+  VV_ASSIGN_OR_RETURN(std::unique_ptr<Image> reader, source->OpenReader());
+  auto partitions = ReadPartitions(*reader);
+  if (!partitions.ok()) {
+    return partitions.status().WithContext(
+        fmt::format("reading the partition table of '{}'", Printable(file.info.path)));
+  }
+  rec->partitions = std::move(partitions).value();
   return std::move(ingested->index);
 }
 

@@ -67,6 +67,15 @@ std::string SummaryKey(uint64_t backup_id, uint32_t disk) {
 
 nlohmann::json DiskRecordToJson(const DiskRecord& d) {
   using nlohmann::json;
+  json partitions = json::array();
+  for (const Partition& p : d.partitions) {
+    partitions.push_back({{"number", p.number},
+                          {"offset", p.offset},
+                          {"length", p.length},
+                          {"scheme", p.scheme},
+                          {"type", p.type},
+                          {"name", p.name}});
+  }
   return json{{"name", d.name},
               {"virtual_size", d.virtual_size},
               {"chunk_size", d.chunk_size},
@@ -77,7 +86,8 @@ nlohmann::json DiskRecordToJson(const DiskRecord& d) {
               {"data_chunks", d.data_chunks},
               {"new_chunks", d.new_chunks},
               {"new_stored_bytes", d.new_stored_bytes},
-              {"stored_bytes", d.stored_bytes}};
+              {"stored_bytes", d.stored_bytes},
+              {"partitions", std::move(partitions)}};
 }
 
 DiskRecord DiskRecordFromJson(const nlohmann::json& j) {
@@ -93,6 +103,18 @@ DiskRecord DiskRecordFromJson(const nlohmann::json& j) {
   d.new_chunks = j.at("new_chunks").get<uint64_t>();
   d.new_stored_bytes = j.at("new_stored_bytes").get<uint64_t>();
   d.stored_bytes = j.at("stored_bytes").get<uint64_t>();
+  if (j.contains("partitions")) {  // format 2
+    for (const json& p : j.at("partitions")) {
+      Partition part;
+      part.number = p.at("number").get<uint32_t>();
+      part.offset = p.at("offset").get<uint64_t>();
+      part.length = p.at("length").get<uint64_t>();
+      part.scheme = p.at("scheme").get<std::string>();
+      part.type = p.at("type").get<std::string>();
+      part.name = p.at("name").get<std::string>();
+      d.partitions.push_back(std::move(part));
+    }
+  }
   return d;
 }
 

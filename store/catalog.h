@@ -19,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "base/partition_table.h"
 #include "base/result.h"
 #include "base/time_format.h"
 #include "store/chunk_id.h"
@@ -44,6 +45,9 @@ struct DiskRecord {
   uint64_t new_chunks = 0;       // chunks this backup stored first
   uint64_t new_stored_bytes = 0; // their stored (compressed) size
   uint64_t stored_bytes = 0;     // stored size of all the chunks this disk references
+  // The partition table found at ingest (base/partition_table.h); empty when the disk
+  // has none, and for backups made before format version 2.
+  std::vector<Partition> partitions;
 };
 
 struct BackupRecord {

@@ -29,6 +29,19 @@ TEST(BytesTest, HexRoundTrip) {
   EXPECT_FALSE(FromHex("zz", &out));
 }
 
+TEST(BytesTest, LittleEndianReads) {
+  const uint8_t b[] = {0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x88};
+  EXPECT_EQ(GetLittleEndian16(b), 0x0201u);
+  EXPECT_EQ(GetLittleEndian32(b), 0x04030201u);
+  EXPECT_EQ(GetLittleEndian64(b), 0x8807060504030201u);
+}
+
+TEST(BytesTest, Crc32MatchesTheCheckValue) {
+  const std::string_view check = "123456789";
+  EXPECT_EQ(Crc32({reinterpret_cast<const uint8_t*>(check.data()), check.size()}), 0xcbf43926u);
+  EXPECT_EQ(Crc32({}), 0u);
+}
+
 TEST(BytesTest, IsAllZeroFindsAnyNonZeroByte) {
   std::vector<uint8_t> buf(4099, 0);
   EXPECT_TRUE(IsAllZero(buf));

@@ -34,6 +34,7 @@ struct DiskSpec {
   std::function<bool(uint64_t slot)> has_data = [](uint64_t) { return true; };
   // Slots with equal (slot % dedup_period) share their bytes (0: none do).
   uint64_t dedup_period = 0;
+  std::vector<Partition> partitions;  // recorded as found at ingest
 };
 
 inline uint64_t SplitMix(uint64_t x) {
@@ -109,6 +110,7 @@ inline Result<store::BackupRecord> CommitDisks(store::Repository* repo, const st
     rec.chunk_size = cs;
     rec.source_format = "raw";
     rec.source_path = "/images/" + d.name + ".img";
+    rec.partitions = d.partitions;
     store::DiskIndex index(SlotCount(d.size, cs));
     std::string value;
     for (uint64_t slot = 0; slot < index.size(); ++slot) {

@@ -1,7 +1,10 @@
 #include "fs/tree.h"
 
 #include <gtest/gtest.h>
+#include <fmt/format.h>
 #include <nlohmann/json.hpp>
+
+#include <set>
 
 #include "base/time_format.h"
 #include "fs/view_reader.h"
@@ -83,7 +86,8 @@ TEST_F(TreeTest, ListsVmsPeriodsBackupsAndFiles) {
             (std::vector<std::string>{"2026-11-21T033000Z", "2026-11-21T043000Z"}));
   const Node* b = t->FindPath("/web/2026-11/2026-11-21T043000Z");
   ASSERT_NE(b, nullptr);
-  EXPECT_EQ(Names(*b), (std::vector<std::string>{"manifest.json", "vda.raw", "vdb.raw"}));
+  EXPECT_EQ(Names(*b), (std::vector<std::string>{"manifest.json", "vda.raw", "vda.vmdk",
+                                                 "vdb.raw", "vdb.vmdk"}));
   const Node* vda = t->Child(*b, "vda.raw");
   ASSERT_NE(vda, nullptr);
   EXPECT_EQ(vda->kind, NodeKind::kFile);
@@ -93,7 +97,8 @@ TEST_F(TreeTest, ListsVmsPeriodsBackupsAndFiles) {
   // Weekly periods; the configuration file.
   const Node* db = t->FindPath("/db/2026-W47/2026-11-21T033100Z");
   ASSERT_NE(db, nullptr);
-  EXPECT_EQ(Names(*db), (std::vector<std::string>{"disk0.raw", "domain.xml", "manifest.json"}));
+  EXPECT_EQ(Names(*db), (std::vector<std::string>{"disk0.raw", "disk0.vmdk", "domain.xml",
+                                                  "manifest.json"}));
   EXPECT_EQ(PeriodOf(TestTime(60), Period::kWeek), "2026-W47");
   EXPECT_EQ(t->FindPath("/nope"), nullptr);
   EXPECT_EQ(t->FindPath("/web/2026-11/nope"), nullptr);
@@ -202,7 +207,52 @@ TEST_F(TreeTest, UnsafeNamesAreSanitizedAndUnique) {
     EXPECT_EQ(name.find('/'), std::string::npos);
     EXPECT_NE(name.front(), '.');
   }
-  EXPECT_EQ(dir->children.size(), 4u);  // three disks with distinct names + manifest
+  // Three disks with distinct names, each with its views, and the manifest.
+  std::set<std::string> raws;
+  for (const auto& [name, ino] : dir->children) {
+    if (name.ends_with(".raw")) raws.insert(name);
+  }
+  EXPECT_EQ(raws.size(), 3u);
+  EXPECT_EQ(dir->children.size(), 3 * 2 + 1u);
+}
+
+TEST_F(TreeTest, PartitionFilesAndTheVmdkDescriptorAreViewsOfTheRawDisk) {
+  DiskSpec d = Disk("vda", 40 * kCs + 512);
+  d.partitions = {{1, 1 << 20, 10 * kCs, "gpt", "0fc63daf-8483-4772-8e79-3d69d8477de4", "root"},
+                  {5, 20 * kCs + 512, 20 * kCs, "mbr", "0x83", ""},
+                  {6, 40 * kCs, 2 * kCs, "mbr", "0x83", ""}};  // beyond the end: no file
+  auto b = CommitDisks(repo_.get(), MakeVm("parts"), TestTime(9), {d, Disk("vdb", kCs)});
+  ASSERT_TRUE(b.ok()) << b.status().ToString();
+  auto t = Build();
+  const Node* dir = t->FindPath("/parts/2026-11/2026-11-21T033009Z");
+  ASSERT_NE(dir, nullptr);
+  EXPECT_EQ(Names(*dir), (std::vector<std::string>{"manifest.json", "vda.part1.raw",
+                                                   "vda.part5.raw", "vda.raw", "vda.vmdk",
+                                                   "vdb.raw", "vdb.vmdk"}));
+  ChunkCache cache(&repo_->chunks(), 8 << 20, kCs);
+  ViewReader reader(&cache, nullptr);
+  auto read_all = [&](const Node* n) {
+    ReadResult r;
+    EXPECT_TRUE(reader.Read(*n->view, 0, n->size(), &r).ok());
+    return r.ToString();
+  };
+  const Node* p5 = t->Child(*dir, "vda.part5.raw");
+  ASSERT_NE(p5, nullptr);
+  EXPECT_EQ(p5->size(), 20 * kCs);
+  EXPECT_EQ(read_all(p5), testing::ExpectedBytes(d, kCs, 20 * kCs + 512, 20 * kCs));
+  EXPECT_EQ(read_all(t->Child(*dir, "vda.part1.raw")),
+            testing::ExpectedBytes(d, kCs, 1 << 20, 10 * kCs));
+
+  const std::string vmdk = read_all(t->Child(*dir, "vda.vmdk"));
+  EXPECT_NE(vmdk.find("createType=\"monolithicFlat\""), std::string::npos) << vmdk;
+  EXPECT_NE(vmdk.find(fmt::format("RW {} FLAT \"vda.raw\" 0\n", (40 * kCs + 512) / 512)),
+            std::string::npos)
+      << vmdk;
+  // The manifest names every file of each disk.
+  const auto m = nlohmann::json::parse(read_all(t->Child(*dir, "manifest.json")));
+  EXPECT_EQ(m["disks"][0]["files"],
+            nlohmann::json({"vda.raw", "vda.vmdk", "vda.part1.raw", "vda.part5.raw"}));
+  EXPECT_EQ(m["disks"][0]["partitions"].size(), 3u);
 }
 
 }  // namespace

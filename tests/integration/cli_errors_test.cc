@@ -65,7 +65,7 @@ TEST_F(CliErrorsTest, MissingRepository) {
 }
 
 TEST_F(CliErrorsTest, WrongFormatVersion) {
-  ASSERT_EQ(Sh("sed -i 's/\"version\": 1/\"version\": 7/' " + repo_ + "/vmvault.json"), 0);
+  ASSERT_EQ(Sh("sed -i 's/\"version\": 2/\"version\": 7/' " + repo_ + "/vmvault.json"), 0);
   RunResult r = Ingest({"--file", image_});
   EXPECT_EQ(r.exit_code, kExitRepo) << r.err;
   EXPECT_NE(r.err.find("format version 7"), std::string::npos) << r.err;
