@@ -22,12 +22,18 @@ class Lazy {
 
   Result<const T*> Get() const {
     if (const T* v = ready_.load(std::memory_order_acquire)) return v;
+    VV_ASSIGN_OR_RETURN(std::shared_ptr<const T> v, GetShared());
+    return v.get();
+  }
+
+  // The value as a shared pointer (one more atomic reference count than Get()).
+  Result<std::shared_ptr<const T>> GetShared() const {
     std::lock_guard<std::mutex> lock(mu_);
-    if (const T* v = ready_.load(std::memory_order_relaxed)) return v;
-    VV_ASSIGN_OR_RETURN(std::shared_ptr<const T> made, make_());
-    value_ = std::move(made);
-    ready_.store(value_.get(), std::memory_order_release);
-    return value_.get();
+    if (!value_) {
+      VV_ASSIGN_OR_RETURN(value_, make_());
+      ready_.store(value_.get(), std::memory_order_release);
+    }
+    return value_;
   }
 
  private:

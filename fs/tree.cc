@@ -10,9 +10,13 @@
 
 #include "base/names.h"
 #include "base/time_format.h"
+#include "fs/data_map.h"
+#include "fs/lazy.h"
 #include "fs/manifest.h"
 #include "fs/raw_view.h"
 #include "fs/region_map.h"
+#include "fs/slice_view.h"
+#include "fs/vhdx_view.h"
 #include "fs/vmdk_descriptor.h"
 
 namespace vmvault::fs {
@@ -62,7 +66,8 @@ const Node* Tree::FindPath(std::string_view path) const {
 // Builds a Tree. Not thread-safe; used only inside Tree::Build.
 class TreeBuilder {
  public:
-  TreeBuilder(IndexPageCache* pages, int64_t built_us) : pages_(pages), tree_(new Tree()) {
+  TreeBuilder(const store::Catalog* catalog, IndexPageCache* pages, int64_t built_us)
+      : catalog_(catalog), pages_(pages), tree_(new Tree()) {
     tree_->built_us_ = built_us;
     Node root;
     root.ino = kRootInode;
@@ -95,6 +100,7 @@ class TreeBuilder {
   void AddBackup(const store::VmRecord& vm, const store::BackupRecord& b, uint64_t backup_dir,
                  const std::optional<std::string>& parent_name);
 
+  const store::Catalog* catalog_;
   IndexPageCache* pages_;
   std::unique_ptr<Tree> tree_;
   std::unordered_set<std::string> paths_;
@@ -119,7 +125,6 @@ Node& TreeBuilder::Add(uint64_t parent, std::string_view raw_name, Node node) {
   }
   node.ino = ino;
   if (node.kind == NodeKind::kDirectory) ++dir.subdirs;
-  if (node.kind == NodeKind::kFile && node.view) tree_->logical_bytes_ += node.view->size();
   dir.children.emplace_back(name, ino);
   Touch(parent, node.mtime_us);
   return tree_->nodes_.emplace(ino, std::move(node)).first->second;
@@ -179,6 +184,18 @@ void TreeBuilder::AddVm(const store::VmRecord& vm,
   }
 }
 
+namespace {
+
+// What a DataMap needs of a disk record (not its partitions or paths).
+store::DiskRecord DiskShape(const store::DiskRecord& d) {
+  store::DiskRecord shape;
+  shape.virtual_size = d.virtual_size;
+  shape.chunk_size = d.chunk_size;
+  return shape;
+}
+
+}  // namespace
+
 void TreeBuilder::AddBackup(const store::VmRecord& vm, const store::BackupRecord& b,
                             uint64_t backup_dir, const std::optional<std::string>& parent_name) {
   auto add_file = [&](std::string_view name, std::shared_ptr<const View> view) -> std::string {
@@ -200,6 +217,7 @@ void TreeBuilder::AddBackup(const store::VmRecord& vm, const store::BackupRecord
     std::string disk = base;
     for (int n = 2; !disk_names.insert(disk).second; ++n) disk = base + "~" + std::to_string(n);
     raws.push_back(std::make_shared<RawView>(pages_, b.id, i, d));
+    tree_->logical_bytes_ += d.virtual_size;  // statfs counts each disk once
     in.disk_files.push_back(add_file(disk + ".raw", raws.back()));
     in.disk_views.push_back({in.disk_files.back()});
   }
@@ -210,14 +228,22 @@ void TreeBuilder::AddBackup(const store::VmRecord& vm, const store::BackupRecord
     const std::string disk = raw_file.substr(0, raw_file.size() - 4);  // without ".raw"
     std::vector<std::string>& files = in.disk_views[i];
     const uint64_t identity = XXH3_64bits_withSeed(&b.id, sizeof(b.id), i);
+    // The views below lay themselves out from the disk summary when first used; they
+    // share one DataMap per disk.
+    auto map = std::make_shared<Lazy<DataMap>>(
+        [catalog = catalog_, pages = pages_, id = b.id, i, record = DiskShape(d)] {
+          return DataMap::Load(*catalog, pages, id, i, record);
+        });
+    auto load_map = [map] { return map->GetShared(); };
+    files.push_back(
+        add_file(disk + ".vhdx", std::make_shared<VhdxView>(raws[i], load_map, identity)));
     if (auto vmdk = VmdkDescriptor(raw_file, d.virtual_size, static_cast<uint32_t>(identity))) {
       files.push_back(add_file(disk + ".vmdk", MakeBytesView(std::move(*vmdk))));
     }
     for (const Partition& p : d.partitions) {
       if (p.offset > d.virtual_size || p.length > d.virtual_size - p.offset) continue;
-      auto part = std::make_shared<RegionMap>();
-      part->AppendView(raws[i], p.offset, p.length);
-      files.push_back(add_file(fmt::format("{}.part{}.raw", disk, p.number), std::move(part)));
+      files.push_back(add_file(fmt::format("{}.part{}.raw", disk, p.number),
+                               std::make_shared<SliceView>(raws[i], p.offset, p.length, load_map)));
     }
   }
   if (!b.config.empty()) {
@@ -232,7 +258,7 @@ void TreeBuilder::AddBackup(const store::VmRecord& vm, const store::BackupRecord
 Result<std::shared_ptr<const Tree>> Tree::Build(const store::Catalog& catalog,
                                                 IndexPageCache* pages, int64_t built_us) {
   VV_ASSIGN_OR_RETURN(std::vector<store::VmRecord> vms, catalog.ListVms());
-  TreeBuilder builder(pages, built_us);
+  TreeBuilder builder(&catalog, pages, built_us);
   for (const store::VmRecord& vm : vms) {
     Result<std::vector<store::BackupRecord>> backups = catalog.ListBackups(vm.name);
     if (!backups.ok()) {

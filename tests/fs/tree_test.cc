@@ -27,6 +27,21 @@ std::vector<std::string> Names(const Node& dir) {
   return out;
 }
 
+// The files of one disk in a backup directory, partitions aside.
+std::vector<std::string> ViewsOf(const std::string& disk) {
+  return {disk + ".raw", disk + ".vhdx", disk + ".vmdk"};
+}
+
+// The sorted names of a backup directory holding `disks`, plus `others`.
+std::vector<std::string> BackupFiles(const std::vector<std::string>& disks,
+                                     std::vector<std::string> others) {
+  for (const auto& d : disks) {
+    for (auto& f : ViewsOf(d)) others.push_back(f);
+  }
+  std::sort(others.begin(), others.end());
+  return others;
+}
+
 DiskSpec Disk(std::string name, uint64_t size) {
   DiskSpec d;
   d.name = std::move(name);
@@ -86,8 +101,7 @@ TEST_F(TreeTest, ListsVmsPeriodsBackupsAndFiles) {
             (std::vector<std::string>{"2026-11-21T033000Z", "2026-11-21T043000Z"}));
   const Node* b = t->FindPath("/web/2026-11/2026-11-21T043000Z");
   ASSERT_NE(b, nullptr);
-  EXPECT_EQ(Names(*b), (std::vector<std::string>{"manifest.json", "vda.raw", "vda.vmdk",
-                                                 "vdb.raw", "vdb.vmdk"}));
+  EXPECT_EQ(Names(*b), BackupFiles({"vda", "vdb"}, {"manifest.json"}));
   const Node* vda = t->Child(*b, "vda.raw");
   ASSERT_NE(vda, nullptr);
   EXPECT_EQ(vda->kind, NodeKind::kFile);
@@ -97,8 +111,7 @@ TEST_F(TreeTest, ListsVmsPeriodsBackupsAndFiles) {
   // Weekly periods; the configuration file.
   const Node* db = t->FindPath("/db/2026-W47/2026-11-21T033100Z");
   ASSERT_NE(db, nullptr);
-  EXPECT_EQ(Names(*db), (std::vector<std::string>{"disk0.raw", "disk0.vmdk", "domain.xml",
-                                                  "manifest.json"}));
+  EXPECT_EQ(Names(*db), BackupFiles({"disk0"}, {"domain.xml", "manifest.json"}));
   EXPECT_EQ(PeriodOf(TestTime(60), Period::kWeek), "2026-W47");
   EXPECT_EQ(t->FindPath("/nope"), nullptr);
   EXPECT_EQ(t->FindPath("/web/2026-11/nope"), nullptr);
@@ -213,7 +226,7 @@ TEST_F(TreeTest, UnsafeNamesAreSanitizedAndUnique) {
     if (name.ends_with(".raw")) raws.insert(name);
   }
   EXPECT_EQ(raws.size(), 3u);
-  EXPECT_EQ(dir->children.size(), 3 * 2 + 1u);
+  EXPECT_EQ(dir->children.size(), 3 * ViewsOf("x").size() + 1);
 }
 
 TEST_F(TreeTest, PartitionFilesAndTheVmdkDescriptorAreViewsOfTheRawDisk) {
@@ -226,9 +239,8 @@ TEST_F(TreeTest, PartitionFilesAndTheVmdkDescriptorAreViewsOfTheRawDisk) {
   auto t = Build();
   const Node* dir = t->FindPath("/parts/2026-11/2026-11-21T033009Z");
   ASSERT_NE(dir, nullptr);
-  EXPECT_EQ(Names(*dir), (std::vector<std::string>{"manifest.json", "vda.part1.raw",
-                                                   "vda.part5.raw", "vda.raw", "vda.vmdk",
-                                                   "vdb.raw", "vdb.vmdk"}));
+  EXPECT_EQ(Names(*dir), BackupFiles({"vda", "vdb"},
+                                     {"manifest.json", "vda.part1.raw", "vda.part5.raw"}));
   ChunkCache cache(&repo_->chunks(), 8 << 20, kCs);
   ViewReader reader(&cache, nullptr);
   auto read_all = [&](const Node* n) {
@@ -250,8 +262,10 @@ TEST_F(TreeTest, PartitionFilesAndTheVmdkDescriptorAreViewsOfTheRawDisk) {
       << vmdk;
   // The manifest names every file of each disk.
   const auto m = nlohmann::json::parse(read_all(t->Child(*dir, "manifest.json")));
-  EXPECT_EQ(m["disks"][0]["files"],
-            nlohmann::json({"vda.raw", "vda.vmdk", "vda.part1.raw", "vda.part5.raw"}));
+  std::vector<std::string> files = ViewsOf("vda");
+  files.push_back("vda.part1.raw");
+  files.push_back("vda.part5.raw");
+  EXPECT_EQ(m["disks"][0]["files"].get<std::vector<std::string>>(), files);
   EXPECT_EQ(m["disks"][0]["partitions"].size(), 3u);
 }
 
