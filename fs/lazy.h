@@ -26,6 +26,9 @@ class Lazy {
     return v.get();
   }
 
+  // The value if it has been built, else null. Never builds.
+  const T* Peek() const { return ready_.load(std::memory_order_acquire); }
+
   // The value as a shared pointer (one more atomic reference count than Get()).
   Result<std::shared_ptr<const T>> GetShared() const {
     std::lock_guard<std::mutex> lock(mu_);

@@ -13,6 +13,7 @@
 #include "fs/data_map.h"
 #include "fs/lazy.h"
 #include "fs/manifest.h"
+#include "fs/qcow2_view.h"
 #include "fs/raw_view.h"
 #include "fs/region_map.h"
 #include "fs/slice_view.h"
@@ -235,6 +236,7 @@ void TreeBuilder::AddBackup(const store::VmRecord& vm, const store::BackupRecord
           return DataMap::Load(*catalog, pages, id, i, record);
         });
     auto load_map = [map] { return map->GetShared(); };
+    files.push_back(add_file(disk + ".qcow2", std::make_shared<Qcow2View>(raws[i], load_map)));
     files.push_back(
         add_file(disk + ".vhdx", std::make_shared<VhdxView>(raws[i], load_map, identity)));
     if (auto vmdk = VmdkDescriptor(raw_file, d.virtual_size, static_cast<uint32_t>(identity))) {

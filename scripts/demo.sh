@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The main job on a small sample: make a VM disk (an MBR partition holding an ext4
 # filesystem with files, as qcow2), ingest it, mount the repository, print the tree,
-# and read a file of the guest filesystem through the mounted raw view.
+# read a file of the guest filesystem through the mounted partition file, and check the
+# qcow2 view with qemu-img.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 vmvault="$PWD/build/release/tools/vmvault"
@@ -31,7 +32,10 @@ trap 'fusermount3 -u "$work/mnt" 2>/dev/null || true' EXIT
 
 echo "--- the mounted tree:"
 find "$work/mnt" | sed "s|$work/mnt|.|" | sort
-raw=$(echo "$work"/mnt/demo-vm/latest/demo-vm.raw)
-echo "--- /home/alice/hello.txt, read from the guest filesystem in $raw:"
-# debugfs reads the ext4 partition at its byte offset in the raw view; no root needed.
-debugfs -R "cat /home/alice/hello.txt" "$raw?offset=1048576" 2>/dev/null
+backup="$work/mnt/demo-vm/latest"
+echo "--- /home/alice/hello.txt, read from the guest filesystem in $backup/demo-vm.part1.raw:"
+# debugfs reads the ext4 filesystem of the partition file; no root or loop device needed.
+debugfs -R "cat /home/alice/hello.txt" "$backup/demo-vm.part1.raw" 2>/dev/null
+echo "--- qemu-img check and compare of the qcow2 view:"
+qemu-img check -f qcow2 "$backup/demo-vm.qcow2"
+qemu-img compare -f raw -F qcow2 "$backup/demo-vm.raw" "$backup/demo-vm.qcow2"

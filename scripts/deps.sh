@@ -10,6 +10,8 @@ packages=(
   libboost-filesystem-dev libnbd-dev libcli11-dev nlohmann-json3-dev libfmt-dev libspdlog-dev
   # programs vmvault runs, and the tests use
   fuse3 qemu-utils e2fsprogs fdisk util-linux
+  # the integration tests boot a VM from a backup (TCG; SeaBIOS comes as a dependency)
+  qemu-system-x86
 )
 
 missing=()

@@ -27,7 +27,8 @@ TEST_F(MountTest, TreeAttributesAndXattrs) {
   ASSERT_GT(readlink((mnt_ + "/web/latest").c_str(), target, sizeof target - 1), 0);
   EXPECT_EQ(std::string(target), "2026-11/" + first_.name());
   const std::string dir = BackupDir(first_);
-  EXPECT_EQ(List(dir), (std::set<std::string>{".", "..", "manifest.json", "vda.raw", "vda.vhdx", "vda.vmdk"}));
+  EXPECT_EQ(List(dir), (std::set<std::string>{".", "..", "manifest.json", "vda.qcow2", "vda.raw", "vda.vhdx",
+                                  "vda.vmdk"}));
   // Through the symlink too.
   EXPECT_EQ(List(mnt_ + "/web/latest"), List(dir));
 

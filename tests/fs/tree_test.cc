@@ -29,7 +29,7 @@ std::vector<std::string> Names(const Node& dir) {
 
 // The files of one disk in a backup directory, partitions aside.
 std::vector<std::string> ViewsOf(const std::string& disk) {
-  return {disk + ".raw", disk + ".vhdx", disk + ".vmdk"};
+  return {disk + ".raw", disk + ".qcow2", disk + ".vhdx", disk + ".vmdk"};
 }
 
 // The sorted names of a backup directory holding `disks`, plus `others`.

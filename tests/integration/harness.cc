@@ -1,10 +1,13 @@
 #include "harness.h"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdlib.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -137,6 +140,124 @@ void Mount::Unmount() {
 }
 
 Mount::~Mount() { Unmount(); }
+
+Process::Process(const std::vector<std::string>& argv, const std::string& log_path)
+    : log_path_(log_path) {
+  const int log_fd = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  if (log_fd < 0) return;
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_adddup2(&fa, log_fd, 1);
+  posix_spawn_file_actions_adddup2(&fa, log_fd, 2);
+  std::vector<char*> args;
+  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  pid_t pid;
+  if (posix_spawnp(&pid, args[0], &fa, nullptr, args.data(), environ) == 0) pid_ = pid;
+  posix_spawn_file_actions_destroy(&fa);
+  ::close(log_fd);
+}
+
+Process::~Process() { Stop(std::chrono::milliseconds(0)); }
+
+void Process::Reaped(int status) {
+  pid_ = -1;
+  exited_ = true;
+  ended_ = WIFEXITED(status) ? "exit " + std::to_string(WEXITSTATUS(status))
+                             : "signal " + std::to_string(WTERMSIG(status));
+}
+
+bool Process::Running() {
+  if (pid_ <= 0) return false;
+  int status = 0;
+  if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+    Reaped(status);
+    return false;
+  }
+  return true;
+}
+
+void Process::Stop(std::chrono::milliseconds grace) {
+  const auto deadline = std::chrono::steady_clock::now() + grace;
+  while (Running() && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  if (pid_ <= 0) return;
+  ::kill(pid_, SIGKILL);
+  int status = 0;
+  if (::waitpid(pid_, &status, 0) == pid_) Reaped(status);
+}
+
+QmpClient::~QmpClient() { Close(); }
+
+void QmpClient::Close() {
+  if (fd_ >= 0) ::close(fd_);
+  fd_ = -1;
+  buffer_.clear();
+}
+
+std::string QmpClient::Connect(const std::string& socket_path, Process& process,
+                               std::chrono::milliseconds timeout) {
+  Close();
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  if (socket_path.size() >= sizeof addr.sun_path) return "socket path too long: " + socket_path;
+  std::memcpy(addr.sun_path, socket_path.c_str(), socket_path.size() + 1);
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    if (!process.Running()) return "the process ended (" + process.how_it_ended() + ")";
+    fd_ = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd_ < 0) return std::string("socket: ") + std::strerror(errno);
+    if (::connect(fd_, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) == 0) break;
+    Close();
+    if (std::chrono::steady_clock::now() >= deadline) return "no QMP socket at " + socket_path;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  nlohmann::json greeting = ReadReply(deadline + std::chrono::seconds(10));
+  if (!greeting.contains("QMP")) return "no QMP greeting: " + greeting.dump();
+  nlohmann::json reply = Execute("qmp_capabilities");
+  if (!reply.contains("return")) return "qmp_capabilities: " + reply.dump();
+  return "";
+}
+
+nlohmann::json QmpClient::Execute(const std::string& command, const nlohmann::json& arguments,
+                                  std::chrono::milliseconds timeout) {
+  if (fd_ < 0) return {{"error", {{"desc", "not connected"}}}};
+  nlohmann::json request = {{"execute", command}};
+  if (!arguments.empty()) request["arguments"] = arguments;
+  const std::string line = request.dump() + "\n";
+  size_t sent = 0;
+  while (sent < line.size()) {
+    const ssize_t n = ::send(fd_, line.data() + sent, line.size() - sent, MSG_NOSIGNAL);
+    if (n <= 0) return {{"error", {{"desc", std::string("send: ") + std::strerror(errno)}}}};
+    sent += static_cast<size_t>(n);
+  }
+  return ReadReply(std::chrono::steady_clock::now() + timeout);
+}
+
+nlohmann::json QmpClient::ReadReply(std::chrono::steady_clock::time_point deadline) {
+  for (;;) {
+    const size_t eol = buffer_.find('\n');
+    if (eol != std::string::npos) {
+      const std::string line = buffer_.substr(0, eol);
+      buffer_.erase(0, eol + 1);
+      nlohmann::json reply = nlohmann::json::parse(line, nullptr, false);
+      if (reply.is_discarded()) return {{"error", {{"desc", "not JSON: " + line}}}};
+      if (!reply.contains("event")) return reply;
+      continue;
+    }
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) return {{"error", {{"desc", "no reply in time"}}}};
+    pollfd pfd{fd_, POLLIN, 0};
+    if (::poll(&pfd, 1, static_cast<int>(left.count())) <= 0) continue;
+    char buf[4096];
+    const ssize_t n = ::read(fd_, buf, sizeof buf);
+    if (n <= 0) return {{"error", {{"desc", "connection closed"}}}};
+    buffer_.append(buf, static_cast<size_t>(n));
+  }
+}
 
 LoopMount::LoopMount(const std::string& file, uint64_t offset, const std::string& mountpoint)
     : mountpoint_(mountpoint) {

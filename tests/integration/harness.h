@@ -5,6 +5,7 @@
 
 #include <sys/types.h>
 
+#include <chrono>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -58,6 +59,61 @@ class LoopMount {
   std::string device_;
   std::string mountpoint_;
   bool mounted_ = false;
+};
+
+// A program running in the background (QEMU) with stdin /dev/null and stdout and stderr
+// appended to a log file. Destroying it stops it by PID: it gets `grace` to exit by
+// itself (after whatever the owner asked it to do), then SIGKILL.
+class Process {
+ public:
+  Process(const std::vector<std::string>& argv, const std::string& log_path);
+  ~Process();
+  Process(const Process&) = delete;
+  Process& operator=(const Process&) = delete;
+
+  bool started() const { return pid_ > 0 || exited_; }
+  // False once the process has exited (it is reaped then).
+  bool Running();
+  // Waits up to `grace` for the process to exit, then kills it with SIGKILL; reaps it.
+  void Stop(std::chrono::milliseconds grace = std::chrono::seconds(3));
+  // How it ended: "exit N" or "signal N"; "" while it runs.
+  const std::string& how_it_ended() const { return ended_; }
+  const std::string& log_path() const { return log_path_; }
+
+ private:
+  void Reaped(int status);
+
+  std::string log_path_;
+  pid_t pid_ = -1;
+  bool exited_ = false;
+  std::string ended_;
+};
+
+// A QMP client (QEMU's JSON monitor) on a unix socket. Not thread-safe.
+class QmpClient {
+ public:
+  QmpClient() = default;
+  ~QmpClient();
+  QmpClient(const QmpClient&) = delete;
+  QmpClient& operator=(const QmpClient&) = delete;
+
+  // Connects to the socket, retrying until `timeout` while `process` runs (QEMU creates
+  // the socket as it starts), and leaves capability negotiation mode. "" or the error.
+  std::string Connect(const std::string& socket_path, Process& process,
+                      std::chrono::milliseconds timeout);
+  // Runs a command and returns QEMU's reply: {"return": ...} or {"error": ...}; on a
+  // dead connection or after `timeout`, {"error": {"desc": "..."}}. Events are skipped.
+  nlohmann::json Execute(const std::string& command,
+                         const nlohmann::json& arguments = nlohmann::json::object(),
+                         std::chrono::milliseconds timeout = std::chrono::seconds(10));
+  void Close();
+
+ private:
+  // The next JSON line that is not an event, or an {"error"} object.
+  nlohmann::json ReadReply(std::chrono::steady_clock::time_point deadline);
+
+  int fd_ = -1;
+  std::string buffer_;
 };
 
 bool IsMountPoint(const std::string& path);
