@@ -5,9 +5,9 @@
 # chunk size unless CHUNK_SIZE). REPS times (default 3), for each view in turn -- raw,
 # qcow2, vhdx, and the root partition -- a fresh mount, dropped page cache, then
 # `dd bs=1M` of the whole file; `cat` of the source raw image (cold) is the peer,
-# measured in the same repetition. MiB/s are of the bytes each file holds; the qcow2
-# and VHDX files hold only the allocated data plus metadata, so they are also given as
-# a ratio of the raw view's time to read the same guest data.
+# measured in the same repetition. MiB/s are of the bytes each file holds. Every file
+# but the partition holds all of the disk's data -- the raw view with its holes as
+# zeros, the qcow2 and VHDX files densely -- so their times compare directly.
 #
 # Part 2, cost before the first byte. A 1 TiB sparse raw disk holding 1 GiB of data
 # (four 256 MiB stretches of random bytes at 0, 300 GiB, 600 GiB and 1 TiB - 256 MiB)
@@ -42,16 +42,17 @@ DIR=debian/latest
 PART=$(cd "$WORKDIR" && mkdir -p probe && "$VMVAULT" mount --repo repo probe &&
        ls -S probe/$DIR | grep -m1 '\.part[0-9]*\.raw$'; fusermount3 -u probe)
 VIEWS=(debian-v1.raw debian-v1.qcow2 debian-v1.vhdx "$PART")
-declare -A T SIZE
+declare -A SIZE
 for rep in $(seq 1 "$REPS"); do
   drop_caches
-  tsec t sh -c "cat '$RAW' >/dev/null"; T[cat]+="$t "; log "rep $rep cat raw: $t s"
+  tsec t sh -c "cat '$RAW' >/dev/null"
+  echo "cat $t $(stat -c %s "$RAW")" >>"$WORKDIR/seq.txt"; log "rep $rep cat raw: $t s"
   for v in "${VIEWS[@]}"; do
     mount_repo "$WORKDIR/repo" "$WORKDIR/mnt" "$DIR/$v"
     SIZE[$v]=$(stat -c %s "$WORKDIR/mnt/$DIR/$v")
     drop_caches
     tsec t dd if="$WORKDIR/mnt/$DIR/$v" of=/dev/null bs=1M status=none
-    T[$v]+="$t "; log "rep $rep $v: $t s"
+    echo "$v $t ${SIZE[$v]}" >>"$WORKDIR/seq.txt"; log "rep $rep $v: $t s"
     unmount_all
   done
 done
@@ -95,8 +96,6 @@ PY
 done
 
 OUT="$RESULTS/views-$(date +%F).md"
-for k in "${!T[@]}"; do export "T_$k=${T[$k]}"; done
-for k in "${!SIZE[@]}"; do export "SIZE_$k=${SIZE[$k]}"; done
 {
   echo "# Disk views, $(date +%F)"
   echo
@@ -106,20 +105,21 @@ for k in "${!SIZE[@]}"; do export "SIZE_$k=${SIZE[$k]}"; done
   echo
   echo "## Sequential read of each view (debian-v1: 4 GiB virtual)"
   echo
-  python3 - "$RAW" "${VIEWS[@]}" <<'PY'
-import os, statistics, sys
-raw, views = sys.argv[1], sys.argv[2:]
-T = {k[2:]: [float(x) for x in v.split()] for k, v in os.environ.items() if k.startswith("T_")}
-S = {k[5:]: int(v) for k, v in os.environ.items() if k.startswith("SIZE_")}
+  python3 - "$WORKDIR/seq.txt" "${VIEWS[@]}" <<'PY'
+import statistics, sys
+T, S = {}, {}
+for line in open(sys.argv[1]):
+    name, t, size = line.split()
+    T.setdefault(name, []).append(float(t)); S[name] = int(size)
+views = sys.argv[2:]
 med = {k: statistics.median(v) for k, v in T.items()}
-print("| file | bytes | median s | MiB/s | vs raw view (same bytes/s) | runs (s) |")
+print("| file | bytes | median s | MiB/s | time / raw view's | runs (s) |")
 print("|---|---|---|---|---|---|")
-rawv = views[0]
-rate = lambda v: S[v] / med[v]
-size_raw = os.stat(raw).st_size
-print(f"| `cat` source raw image, cold | {size_raw} | {med['cat']:.2f} | {size_raw/2**20/med['cat']:.0f} | | {' '.join(f'{x:.2f}' for x in T['cat'])} |")
-for v in views:
-    print(f"| {v} | {S[v]} | {med[v]:.2f} | {rate(v)/2**20:.0f} | {rate(v)/rate(rawv):.2f} | {' '.join(f'{x:.2f}' for x in T[v])} |")
+label = {"cat": "`cat` of the source raw image, cold"}
+for v in ["cat"] + views:
+    ratio = "" if v == "cat" else f"{med[v] / med[views[0]]:.2f}"
+    runs = " ".join(f"{x:.2f}" for x in T[v])
+    print(f"| {label.get(v, v)} | {S[v]} | {med[v]:.2f} | {S[v] / 2**20 / med[v]:.0f} | {ratio} | {runs} |")
 PY
   echo
   echo "## 1 TiB virtual disk holding 1 GiB of data: cost before the first byte"
