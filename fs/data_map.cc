@@ -94,6 +94,7 @@ Result<bool> DataMap::GroupHasData(uint64_t group) const {
 }
 
 Result<uint64_t> DataMap::DataGroupsBefore(uint64_t group) const {
+  if (group_slots_ == 1) return DataSlotsBefore(std::min(group, slots_));
   // Groups never straddle pages: group_slots divides the page size.
   const uint64_t first_slot = group * group_slots_;
   const uint64_t page = first_slot / kPageSlots;
@@ -111,6 +112,7 @@ Result<uint64_t> DataMap::DataGroupsBefore(uint64_t group) const {
 
 Result<uint64_t> DataMap::NthDataGroup(uint64_t k) const {
   if (k >= data_groups()) return Status::InvalidArgument("no such data group");
+  if (group_slots_ == 1) return NthDataSlot(k);  // groups are slots
   const uint64_t page = PageHolding(page_groups_before_, k);
   VV_ASSIGN_OR_RETURN(IndexPageCache::Page p, Page(page));
   uint64_t left = k - page_groups_before_[page];
