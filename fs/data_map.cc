@@ -52,10 +52,35 @@ uint64_t DataMap::SlotBytes(uint64_t slot) const {
 }
 
 Result<IndexPageCache::Page> DataMap::Page(uint64_t page) const {
-  return pages_->Get({backup_id_, disk_, page});
+  if (page >= pages()) return Status::InvalidArgument("index page beyond the end of the disk");
+  VV_ASSIGN_OR_RETURN(IndexPageCache::Page p, pages_->Get({backup_id_, disk_, page}));
+  const uint64_t want = page_slots_before_[page + 1] - page_slots_before_[page];
+  const auto in_disk =
+      static_cast<uint32_t>(std::min<uint64_t>(kPageSlots, slots_ - page * kPageSlots));
+  auto contradiction = [&](std::string_view what) {
+    return Status::Corruption(fmt::format(
+        "index page {} of backup {} disk {} contradicts the disk summary: {}", page, backup_id_,
+        disk_, what));
+  };
+  if (p->data_slots() != want) {
+    return contradiction(fmt::format("{} data slots, the summary says {}", p->data_slots(), want));
+  }
+  if (p->DataBefore(in_disk) != p->data_slots()) return contradiction("data past the disk's end");
+  if (group_slots_ > 1 && want != 0) {
+    uint64_t groups = 0;
+    for (uint32_t a = 0; a < in_disk; a += group_slots_) {
+      groups += p->DataBefore(a + group_slots_) > p->DataBefore(a) ? 1 : 0;
+    }
+    const uint64_t want_groups = page_groups_before_[page + 1] - page_groups_before_[page];
+    if (groups != want_groups) {
+      return contradiction(fmt::format("{} data groups, the summary says {}", groups, want_groups));
+    }
+  }
+  return p;
 }
 
 Result<uint64_t> DataMap::DataSlotsBefore(uint64_t slot) const {
+  if (slot > slots_) return Status::InvalidArgument("slot beyond the end of the disk");
   const uint64_t page = slot / kPageSlots;
   const uint32_t i = static_cast<uint32_t>(slot % kPageSlots);
   if (i == 0 || page_slots_before_[page + 1] == page_slots_before_[page]) {
@@ -66,6 +91,7 @@ Result<uint64_t> DataMap::DataSlotsBefore(uint64_t slot) const {
 }
 
 Result<bool> DataMap::IsData(uint64_t slot) const {
+  if (slot >= slots_) return Status::InvalidArgument("slot beyond the end of the disk");
   const uint64_t page = slot / kPageSlots;
   if (page_slots_before_[page + 1] == page_slots_before_[page]) return false;
   VV_ASSIGN_OR_RETURN(IndexPageCache::Page p, Page(page));
@@ -75,17 +101,12 @@ Result<bool> DataMap::IsData(uint64_t slot) const {
 Result<uint64_t> DataMap::NthDataSlot(uint64_t k) const {
   if (k >= data_slots()) return Status::InvalidArgument("no such data slot");
   const uint64_t page = PageHolding(page_slots_before_, k);
-  VV_ASSIGN_OR_RETURN(IndexPageCache::Page p, Page(page));
-  const uint32_t k_in_page = static_cast<uint32_t>(k - page_slots_before_[page]);
-  if (k_in_page >= p->data_slots()) {
-    return Status::Corruption(fmt::format(
-        "index page {} of backup {} disk {} holds fewer data slots than its summary says", page,
-        backup_id_, disk_));
-  }
-  return page * kPageSlots + p->NthData(k_in_page);
+  VV_ASSIGN_OR_RETURN(IndexPageCache::Page p, Page(page));  // checked: k is on it
+  return page * kPageSlots + p->NthData(static_cast<uint32_t>(k - page_slots_before_[page]));
 }
 
 Result<bool> DataMap::GroupHasData(uint64_t group) const {
+  if (group >= groups()) return Status::InvalidArgument("group beyond the end of the disk");
   const uint64_t first = group * group_slots_;
   const uint64_t end = std::min(slots_, first + group_slots_);
   VV_ASSIGN_OR_RETURN(uint64_t a, DataSlotsBefore(first));
@@ -94,6 +115,7 @@ Result<bool> DataMap::GroupHasData(uint64_t group) const {
 }
 
 Result<uint64_t> DataMap::DataGroupsBefore(uint64_t group) const {
+  if (group > groups()) return Status::InvalidArgument("group beyond the end of the disk");
   if (group_slots_ == 1) return DataSlotsBefore(std::min(group, slots_));
   // Groups never straddle pages: group_slots divides the page size.
   const uint64_t first_slot = group * group_slots_;

@@ -8,7 +8,10 @@
 // small record and never an index page; questions about whole pages need no I/O, and
 // questions inside a page read that one page through the shared IndexPageCache.
 //
-// The page cache must outlive the map. Immutable after Load; thread-safe.
+// Questions about slots or groups past the disk's end are InvalidArgument, and index
+// pages that contradict the summary are Corruption: a damaged repository gives errors,
+// never another slot's bytes. The page cache must outlive the map. Immutable after
+// Load; thread-safe.
 #pragma once
 
 #include <cstdint>
@@ -44,23 +47,26 @@ class DataMap {
 
   // Data slots in whole pages [0, page). REQUIRES: page <= pages(). No I/O.
   uint64_t DataSlotsBeforePage(uint64_t page) const { return page_slots_before_[page]; }
-  // Data slots in [0, slot). REQUIRES: slot <= slots(). Reads slot's page unless it is
+  // Data slots in [0, slot), for slot <= slots(). Reads slot's page unless it is
   // page-aligned.
   Result<uint64_t> DataSlotsBefore(uint64_t slot) const;
   Result<bool> IsData(uint64_t slot) const;
-  // The slot that is data slot number k (from 0). REQUIRES: k < data_slots().
+  // The slot that is data slot number k (from 0), for k < data_slots().
   Result<uint64_t> NthDataSlot(uint64_t k) const;
 
   uint32_t group_slots() const { return group_slots_; }
   uint64_t groups() const { return (slots_ + group_slots_ - 1) / group_slots_; }
   uint64_t data_groups() const { return page_groups_before_.back(); }
-  // Groups holding at least one data slot, in [0, group). REQUIRES: group <= groups().
+  // Groups holding at least one data slot, in [0, group), for group <= groups().
   Result<uint64_t> DataGroupsBefore(uint64_t group) const;
   Result<bool> GroupHasData(uint64_t group) const;
-  // The group that is data group number k (from 0). REQUIRES: k < data_groups().
+  // The group that is data group number k (from 0), for k < data_groups().
   Result<uint64_t> NthDataGroup(uint64_t k) const;
 
-  // The index page `page` of the disk, through the cache.
+  // The index page `page` of the disk, through the cache, checked against the summary:
+  // a page whose data slots or groups differ from the summary's counts, or that holds
+  // data past the disk's end, is Corruption (views placed by the summary would serve
+  // other slots' bytes). Every lookup inside a page goes through here.
   Result<IndexPageCache::Page> Page(uint64_t page) const;
 
  private:

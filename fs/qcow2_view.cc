@@ -123,19 +123,6 @@ struct Qcow2View::Layout {
   std::vector<Extent> extents;
   std::shared_ptr<const std::string> header;  // the first piece of cluster 0
 
-  // The index page `page`, checked against the summary the layout was built from.
-  Result<IndexPageCache::Page> CheckedPage(uint64_t page) const {
-    VV_ASSIGN_OR_RETURN(IndexPageCache::Page p, map->Page(page));
-    const uint64_t want = map->DataSlotsBeforePage(page + 1) - map->DataSlotsBeforePage(page);
-    const uint32_t in_disk =
-        static_cast<uint32_t>(std::min<uint64_t>(kPageSlots, slots - page * kPageSlots));
-    if (p->data_slots() != want || p->DataBefore(in_disk) != p->data_slots()) {
-      return Status::Corruption(
-          fmt::format("qcow2 view: index page {} holds {} data slots, its summary says {}", page,
-                      p->data_slots(), want));
-    }
-    return p;
-  }
   bool PageHasData(uint64_t page) const {
     return map->DataSlotsBeforePage(page + 1) > map->DataSlotsBeforePage(page);
   }
@@ -387,7 +374,7 @@ Result<std::string> Qcow2View::RefblockPiece(const Layout& l, uint64_t piece) co
   if (l.maybe_free < l.host_clusters) {
     VV_ASSIGN_OR_RETURN(bool last_is_data, l.map->IsData(l.slots - 1));
     if (last_is_data) {
-      VV_RETURN_IF_ERROR(l.CheckedPage((l.slots - 1) / kPageSlots).status());
+      VV_RETURN_IF_ERROR(l.map->Page((l.slots - 1) / kPageSlots).status());
       free_first = l.maybe_free;
     }
   }
@@ -407,7 +394,7 @@ Result<std::string> Qcow2View::L2Piece(const Layout& l, uint64_t table, uint64_t
   // A piece covers kPieceEntries64 / c slots, all on one index page.
   const uint64_t page = first_cluster / l.slot_clusters / kPageSlots;
   if (first_cluster >= l.guest_clusters || !l.PageHasData(page)) return bytes;
-  VV_ASSIGN_OR_RETURN(IndexPageCache::Page p, l.CheckedPage(page));
+  VV_ASSIGN_OR_RETURN(IndexPageCache::Page p, l.map->Page(page));
   const uint64_t before_page = l.map->DataSlotsBeforePage(page);
   for (uint64_t i = 0; i < kPieceEntries64; ++i) {
     const uint64_t cluster = first_cluster + i;
@@ -428,7 +415,7 @@ Status Qcow2View::DataRegion(const Layout& l, uint64_t offset, Region* out) cons
   const uint64_t k = (offset - l.data_offset) / cs;
   VV_ASSIGN_OR_RETURN(uint64_t slot, l.map->NthDataSlot(k));
   const uint64_t page = slot / kPageSlots;
-  VV_ASSIGN_OR_RETURN(IndexPageCache::Page p, l.CheckedPage(page));
+  VV_ASSIGN_OR_RETURN(IndexPageCache::Page p, l.map->Page(page));
   const uint32_t i = static_cast<uint32_t>(slot - page * kPageSlots);
   if (p->IsHole(i) || l.map->DataSlotsBeforePage(page) + p->DataBefore(i) != k) {
     return Status::Corruption(

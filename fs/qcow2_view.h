@@ -4,8 +4,8 @@
 // (header, refcount table and blocks, L1 and L2 tables) is generated on demand in
 // 4 KiB pieces.
 //
-// Image: cluster_size = min(chunk_size, 2 MiB), so a chunk ("slot") is c = 1 or 2
-// clusters; 16-bit refcounts, no extended L2, no compression, no backing file, no
+// Image: cluster_size = min(chunk_size, 2 MiB), so a chunk ("slot") is c =
+// chunk_size / cluster_size clusters (1, or 2 for 4 MiB chunks); 16-bit refcounts, no extended L2, no compression, no backing file, no
 // feature bits, header_length 104 and no header extensions. The virtual size is the
 // disk's size rounded up to 512 bytes (qemu counts whole sectors; the added bytes read
 // as zeros). Every cluster the image references has refcount 1 and OFLAG_COPIED set;

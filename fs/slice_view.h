@@ -5,7 +5,8 @@
 // Reads and SEEK_DATA/SEEK_HOLE go to the raw view (one kView region). st_blocks is
 // exact: Load() counts the data chunks inside the window from the disk summary (the
 // DataMap) plus at most the two index pages at its edges, so listing a backup
-// directory never scans an index.
+// directory never scans an index. Load() never fails: if the count cannot be made
+// (damage, logged), st_blocks says the whole window and the partition still reads.
 //
 // The raw view is shared. Immutable once loaded; thread-safe (fs/lazy.h).
 #pragma once
@@ -29,7 +30,7 @@ class SliceView final : public View {
 
   Status Load() const override;
   uint64_t size() const override { return length_; }
-  uint64_t allocated_bytes() const override;  // 0 until loaded
+  uint64_t allocated_bytes() const override;  // length() until counted
   Status RegionAt(uint64_t offset, Region* out) const override;
   Result<uint64_t> SeekData(uint64_t offset) const override;
   Result<uint64_t> SeekHole(uint64_t offset) const override;

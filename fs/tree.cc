@@ -67,8 +67,9 @@ const Node* Tree::FindPath(std::string_view path) const {
 // Builds a Tree. Not thread-safe; used only inside Tree::Build.
 class TreeBuilder {
  public:
-  TreeBuilder(const store::Catalog* catalog, IndexPageCache* pages, int64_t built_us)
-      : catalog_(catalog), pages_(pages), tree_(new Tree()) {
+  TreeBuilder(const store::Catalog* catalog, IndexPageCache* pages, int64_t built_us,
+              uint64_t repo_seed)
+      : catalog_(catalog), pages_(pages), repo_seed_(repo_seed), tree_(new Tree()) {
     tree_->built_us_ = built_us;
     Node root;
     root.ino = kRootInode;
@@ -103,6 +104,7 @@ class TreeBuilder {
 
   const store::Catalog* catalog_;
   IndexPageCache* pages_;
+  const uint64_t repo_seed_;  // mixed into the identities of image views
   std::unique_ptr<Tree> tree_;
   std::unordered_set<std::string> paths_;
 };
@@ -228,7 +230,7 @@ void TreeBuilder::AddBackup(const store::VmRecord& vm, const store::BackupRecord
     const std::string& raw_file = in.disk_files[i];
     const std::string disk = raw_file.substr(0, raw_file.size() - 4);  // without ".raw"
     std::vector<std::string>& files = in.disk_views[i];
-    const uint64_t identity = XXH3_64bits_withSeed(&b.id, sizeof(b.id), i);
+    const uint64_t identity = XXH3_64bits_withSeed(&b.id, sizeof(b.id), repo_seed_ + i);
     // The views below lay themselves out from the disk summary when first used; they
     // share one DataMap per disk.
     auto map = std::make_shared<Lazy<DataMap>>(
@@ -258,9 +260,10 @@ void TreeBuilder::AddBackup(const store::VmRecord& vm, const store::BackupRecord
 }
 
 Result<std::shared_ptr<const Tree>> Tree::Build(const store::Catalog& catalog,
-                                                IndexPageCache* pages, int64_t built_us) {
+                                                IndexPageCache* pages, int64_t built_us,
+                                                std::string_view repo_id) {
   VV_ASSIGN_OR_RETURN(std::vector<store::VmRecord> vms, catalog.ListVms());
-  TreeBuilder builder(&catalog, pages, built_us);
+  TreeBuilder builder(&catalog, pages, built_us, XXH3_64bits(repo_id.data(), repo_id.size()));
   for (const store::VmRecord& vm : vms) {
     Result<std::vector<store::BackupRecord>> backups = catalog.ListBackups(vm.name);
     if (!backups.ok()) {

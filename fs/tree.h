@@ -58,8 +58,11 @@ struct Node {
 
 class Tree {
  public:
+  // `repo_id` (the repository's config id) makes the identities the image views carry
+  // (VHDX disk ids, VMDK CIDs) differ between repositories.
   static Result<std::shared_ptr<const Tree>> Build(const store::Catalog& catalog,
-                                                   IndexPageCache* pages, int64_t built_us);
+                                                   IndexPageCache* pages, int64_t built_us,
+                                                   std::string_view repo_id = "");
 
   // The inode number of `path` ("" is the root), before collision handling.
   static uint64_t InodeOfPath(std::string_view path);

@@ -251,11 +251,11 @@ Result<std::shared_ptr<const VhdxView::Layout>> VhdxView::Build() const {
     return Status::Corruption(
         fmt::format("vhdx view: {} slots per group for {}-byte chunks", map->group_slots(), chunk));
   }
-  l->virtual_size = RoundUp(l->raw_size, kLogicalSectorSize);
-  if (l->virtual_size > kMaxVirtualSize) {
+  if (l->raw_size > kMaxVirtualSize) {
     return Status::Unsupported(
         fmt::format("a disk of {} bytes is larger than a VHDX can be (64 TiB)", l->raw_size));
   }
+  l->virtual_size = RoundUp(l->raw_size, kLogicalSectorSize);
   l->payload_blocks = (l->virtual_size + l->block_size - 1) / l->block_size;
   if (map->groups() != l->payload_blocks || map->data_groups() > l->payload_blocks) {
     return Status::Corruption(
@@ -312,18 +312,18 @@ Result<std::shared_ptr<const VhdxView::Layout>> VhdxView::Build() const {
 Status VhdxView::Load() const { return layout_.Get().status(); }
 
 uint64_t VhdxView::size() const {
-  auto l = layout_.Get();
-  return l.ok() ? (*l)->file_size : 0;
+  const Layout* l = layout_.Peek();
+  return l != nullptr ? l->file_size : 0;
 }
 
 uint64_t VhdxView::allocated_bytes() const {
-  auto l = layout_.Get();
-  return l.ok() ? (*l)->allocated : 0;
+  const Layout* l = layout_.Peek();
+  return l != nullptr ? l->allocated : 0;
 }
 
 uint32_t VhdxView::block_size() const {
-  auto l = layout_.Get();
-  return l.ok() ? static_cast<uint32_t>((*l)->block_size) : 0;
+  const Layout* l = layout_.Peek();
+  return l != nullptr ? static_cast<uint32_t>(l->block_size) : 0;
 }
 
 // The BAT entries [piece * 512, piece * 512 + 512), as 4 KiB. Walks the groups of the

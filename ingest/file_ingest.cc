@@ -80,14 +80,18 @@ Result<store::DiskIndex> IngestOneDisk(store::Repository& repo, const ProbedFile
   rec->new_chunks = st.new_chunks;
   rec->new_stored_bytes = st.new_stored_bytes;
   rec->stored_bytes = st.stored_bytes;
-  // The partition table, so the mount can show each partition as its own file.
-  VV_ASSIGN_OR_RETURN(std::unique_ptr<Image> reader, source->OpenReader());
-  auto partitions = ReadPartitions(*reader);
-  if (!partitions.ok()) {
-    return partitions.status().WithContext(
-        fmt::format("reading the partition table of '{}'", Printable(file.info.path)));
+  // The partition table, so the mount can show each partition as its own file. The
+  // disk is stored by now: failing to read the table costs the partition files only.
+  auto reader = source->OpenReader();
+  auto partitions = reader.ok() ? ReadPartitions(**reader)
+                                : Result<std::vector<Partition>>(reader.status());
+  if (partitions.ok()) {
+    rec->partitions = std::move(partitions).value();
+  } else {
+    spdlog::warn("cannot read the partition table of '{}' (the backup will have no partition "
+                 "files): {}",
+                 Printable(file.info.path), partitions.status().ToString());
   }
-  rec->partitions = std::move(partitions).value();
   return std::move(ingested->index);
 }
 

@@ -264,6 +264,17 @@ Status Catalog::ReadIndexPage(uint64_t backup_id, uint32_t disk, uint64_t page,
   return Status::OK();
 }
 
+Status CheckDiskShape(const DiskRecord& d, std::string_view what) {
+  const uint32_t cs = d.chunk_size;
+  if (cs < kMinChunkSize || cs > kMaxChunkSize || (cs & (cs - 1)) != 0) {
+    return Status::Corruption(fmt::format("{} has an invalid chunk size, {}", what, cs));
+  }
+  if (d.virtual_size > kMaxDiskSize) {
+    return Status::Corruption(fmt::format("{} claims an impossible size, {}", what, d.virtual_size));
+  }
+  return Status::OK();
+}
+
 Result<DiskSummary> Catalog::ReadDiskSummary(uint64_t backup_id, uint32_t disk,
                                              const DiskRecord& record) const {
   std::string value;
@@ -274,8 +285,9 @@ Result<DiskSummary> Catalog::ReadDiskSummary(uint64_t backup_id, uint32_t disk,
   if (!summary.ok()) {
     return summary.status().WithContext(fmt::format("backup {} disk {}", backup_id, disk));
   }
-  if (record.chunk_size == 0 ||
-      summary->slots != (record.virtual_size + record.chunk_size - 1) / record.chunk_size ||
+  VV_RETURN_IF_ERROR(
+      CheckDiskShape(record, fmt::format("disk {} of backup {}", disk, backup_id)));
+  if (summary->slots != SlotCount(record) ||
       summary->group_slots != GroupSlots(record.chunk_size)) {
     return Status::Corruption(fmt::format(
         "the summary of backup {} disk {} does not match its disk record", backup_id, disk));
@@ -285,12 +297,10 @@ Result<DiskSummary> Catalog::ReadDiskSummary(uint64_t backup_id, uint32_t disk,
 
 Result<DiskSummary> Catalog::ComputeDiskSummary(uint64_t backup_id, uint32_t disk,
                                                 const DiskRecord& record) const {
-  if (record.chunk_size == 0 || (record.chunk_size & (record.chunk_size - 1)) != 0) {
-    return Status::Corruption(fmt::format("backup {} disk {} has invalid chunk size {}",
-                                          backup_id, disk, record.chunk_size));
-  }
+  VV_RETURN_IF_ERROR(
+      CheckDiskShape(record, fmt::format("disk {} of backup {}", disk, backup_id)));
   DiskSummary summary;
-  summary.slots = (record.virtual_size + record.chunk_size - 1) / record.chunk_size;
+  summary.slots = SlotCount(record);
   summary.group_slots = GroupSlots(record.chunk_size);
   const uint64_t pages = (summary.slots + kIndexPageSlots - 1) / kIndexPageSlots;
   // Only stored pages hold data: scan them, and count the rest as holes.
@@ -318,7 +328,7 @@ Result<DiskSummary> Catalog::ComputeDiskSummary(uint64_t backup_id, uint32_t dis
   return summary;
 }
 
-Status Catalog::AddMissingSummaries() {
+Status Catalog::AddMissingSummaries(uint64_t* skipped) {
   std::vector<uint64_t> ids;
   VV_RETURN_IF_ERROR(kv_->Scan(KvSpace::kCatalog, kBackupPrefix, [&](std::string_view k,
                                                                      std::string_view) {
@@ -329,14 +339,25 @@ Status Catalog::AddMissingSummaries() {
   }));
   KvBatch batch;
   for (uint64_t id : ids) {
-    VV_ASSIGN_OR_RETURN(BackupRecord b, GetBackup(id));
+    Result<BackupRecord> record = GetBackup(id);
+    if (!record.ok()) {
+      if (skipped != nullptr) ++*skipped;
+      continue;
+    }
+    const BackupRecord& b = *record;
     for (uint32_t d = 0; d < b.disks.size(); ++d) {
       std::string value;
       Status s = kv_->Get(KvSpace::kCatalog, SummaryKey(id, d), &value);
       if (s.ok()) continue;
       if (!s.IsNotFound()) return s;
-      VV_ASSIGN_OR_RETURN(DiskSummary summary, ComputeDiskSummary(id, d, b.disks[d]));
-      batch.Put(KvSpace::kCatalog, SummaryKey(id, d), EncodeDiskSummary(summary));
+      // A disk whose index does not read stays without a summary: readers compute it
+      // and report the damage there, and one damaged backup must not stop every ingest.
+      Result<DiskSummary> summary = ComputeDiskSummary(id, d, b.disks[d]);
+      if (!summary.ok()) {
+        if (skipped != nullptr) ++*skipped;
+        continue;
+      }
+      batch.Put(KvSpace::kCatalog, SummaryKey(id, d), EncodeDiskSummary(*summary));
     }
   }
   return kv_->Write(batch, /*sync=*/true);
@@ -349,11 +370,11 @@ Status Catalog::CommitBackup(const VmRecord& vm, BackupRecord* backup,
   }
   for (size_t d = 0; d < indexes.size(); ++d) {
     const DiskRecord& disk = backup->disks[d];
-    if (disk.chunk_size == 0 || (disk.chunk_size & (disk.chunk_size - 1)) != 0 ||
-        indexes[d].size() != (disk.virtual_size + disk.chunk_size - 1) / disk.chunk_size) {
-      return Status::InvalidArgument(fmt::format(
-          "disk {} of the backup has chunk size {} and an index of {} slots for {} bytes", d,
-          disk.chunk_size, indexes[d].size(), disk.virtual_size));
+    const std::string what = fmt::format("disk {} of the backup", d);
+    if (!CheckDiskShape(disk, what).ok() || indexes[d].size() != SlotCount(disk)) {
+      return Status::InvalidArgument(
+          fmt::format("{} has chunk size {} and an index of {} slots for {} bytes", what,
+                      disk.chunk_size, indexes[d].size(), disk.virtual_size));
     }
   }
   std::lock_guard<std::mutex> lock(commit_mu_);

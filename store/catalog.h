@@ -29,6 +29,10 @@
 namespace vmvault::store {
 
 inline constexpr uint32_t kIndexPageSlots = 4096;
+inline constexpr uint32_t kMinChunkSize = 64 << 10;
+inline constexpr uint32_t kMaxChunkSize = 4 << 20;
+// The largest disk a record may describe (qemu's limit too).
+inline constexpr uint64_t kMaxDiskSize = uint64_t{1} << 62;
 
 // A disk's index while it is built: one id per chunk slot, ceil(size / chunk_size) long.
 using DiskIndex = std::vector<ChunkId>;
@@ -49,6 +53,15 @@ struct DiskRecord {
   // has none, and for backups made before format version 2.
   std::vector<Partition> partitions;
 };
+
+// Corruption unless the record's chunk size is a power of two in [kMinChunkSize,
+// kMaxChunkSize] and its size at most kMaxDiskSize: what every reader of an index
+// assumes. `what` names the disk in the message.
+Status CheckDiskShape(const DiskRecord& d, std::string_view what);
+// ceil(virtual_size / chunk_size). REQUIRES: CheckDiskShape(d) is OK.
+inline uint64_t SlotCount(const DiskRecord& d) {
+  return d.virtual_size / d.chunk_size + (d.virtual_size % d.chunk_size != 0 ? 1 : 0);
+}
 
 struct BackupRecord {
   uint64_t id = 0;      // assigned by CommitBackup; unique and increasing
@@ -98,8 +111,10 @@ class Catalog {
   // format version 2 have none stored; theirs is computed from the stored index pages.
   Result<DiskSummary> ReadDiskSummary(uint64_t backup_id, uint32_t disk,
                                       const DiskRecord& record) const;
-  // Stores the summary of every disk that has none (the upgrade from format 1).
-  Status AddMissingSummaries();
+  // Stores the summary of every disk that has none (the upgrade from format 1). Disks
+  // whose record or index does not read are counted in *skipped (may be null) and left
+  // as they are. Fails only when the catalog cannot be listed or written.
+  Status AddMissingSummaries(uint64_t* skipped = nullptr);
 
   // Commits a backup: assigns backup->id, moves backup->time_us to the next free second
   // when the VM already has a backup in that second, and writes the VM record, the

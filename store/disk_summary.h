@@ -39,8 +39,8 @@ struct DiskSummary {
 
 // Summarizes a disk index (one id per slot, zero for holes).
 DiskSummary SummarizeIndex(const std::vector<ChunkId>& index, uint32_t chunk_size);
-// Adds page `page` (up to 4096 slots, the last may be short) to *summary, which holds
-// pages [0, page) already. For building a summary page by page from stored pages.
+// Appends the counts of the next page, `n` slots (4096, or fewer for the last page; 0
+// for a page that is not stored) to *summary. For building a summary page by page from stored pages.
 void AddSummaryPage(const ChunkId* slots, size_t n, DiskSummary* summary);
 
 // The stored form: byte 0 = 1 (version), u64 LE slots, u32 LE group_slots, then per

@@ -30,8 +30,6 @@ inline constexpr uint32_t kFormatVersion = 2;
 inline constexpr uint32_t kOldestFormatVersion = 1;
 inline constexpr std::string_view kFormatName = "vmvault-repository";
 inline constexpr uint32_t kDefaultChunkSize = 256 << 10;  // docs/chunk-size.md
-inline constexpr uint32_t kMinChunkSize = 64 << 10;
-inline constexpr uint32_t kMaxChunkSize = 4 << 20;
 inline constexpr int kDefaultZstdLevel = 3;
 
 struct RepoConfig {

@@ -115,8 +115,39 @@ TEST(DataMapTest, SummaryThatContradictsTheIndexIsCorruption) {
   lying.page_data_slots[0] = 2;  // the page holds one
   lying.page_data_groups[0] = 1;
   DataMap m(&pages, b->id, 0, b->disks[0], lying);
-  EXPECT_EQ(*m.NthDataSlot(0), 3u);
+  EXPECT_TRUE(m.NthDataSlot(0).status().IsCorruption());
   EXPECT_TRUE(m.NthDataSlot(1).status().IsCorruption());
+  EXPECT_TRUE(m.DataSlotsBefore(50).status().IsCorruption());
+  EXPECT_TRUE(m.IsData(3).status().IsCorruption());
+
+  // Right slot count, wrong group count: 64 KiB chunks make groups of 16 slots.
+  store::DiskSummary groups = store::SummarizeIndex(store::DiskIndex(100), 64 << 10);
+  groups.page_data_slots[0] = 1;
+  groups.page_data_groups[0] = 1;
+  EXPECT_TRUE(DataMap(&pages, b->id, 0, b->disks[0], groups).NthDataGroup(0).ok());
+  auto other = CommitIndex(repo.get(), {64 << 10, 100, [](uint64_t s) { return s == 3 || s == 40; }});
+  ASSERT_TRUE(other.ok());
+  store::DiskSummary two_slots_one_group = store::SummarizeIndex(store::DiskIndex(100), 64 << 10);
+  two_slots_one_group.page_data_slots[0] = 2;
+  two_slots_one_group.page_data_groups[0] = 1;  // they are in groups 0 and 2
+  DataMap g(&pages, other->id, 0, other->disks[0], two_slots_one_group);
+  EXPECT_TRUE(g.NthDataGroup(0).status().IsCorruption());
+}
+
+TEST(DataMapTest, QuestionsBeyondTheDiskAreErrorsNotCrashes) {
+  auto repo = store::Repository::OpenInMemory(testing::TestConfig(64 << 10));
+  auto b = CommitIndex(repo.get(), {64 << 10, 100, [](uint64_t s) { return s == 3; }});
+  ASSERT_TRUE(b.ok());
+  IndexPageCache pages(&repo->catalog(), 1 << 20);
+  auto map = DataMap::Load(repo->catalog(), &pages, b->id, 0, b->disks[0]);
+  ASSERT_TRUE(map.ok());
+  const DataMap& m = **map;
+  EXPECT_EQ(*m.DataSlotsBefore(100), 1u);
+  EXPECT_FALSE(m.DataSlotsBefore(101).ok());
+  EXPECT_FALSE(m.IsData(100).ok());
+  EXPECT_FALSE(m.GroupHasData(m.groups()).ok());
+  EXPECT_FALSE(m.DataGroupsBefore(m.groups() + 1).ok());
+  EXPECT_FALSE(m.Page(1).ok());
 }
 
 }  // namespace

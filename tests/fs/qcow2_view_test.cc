@@ -8,7 +8,6 @@
 #include <map>
 #include <random>
 #include <set>
-#include <thread>
 
 #include "base/bytes.h"
 #include "fs/chunk_cache.h"
@@ -17,13 +16,16 @@
 #include "fs/raw_view.h"
 #include "fs/view_reader.h"
 #include "tests/fs/fs_test_util.h"
+#include "tests/fs/view_test_util.h"
 
 namespace vmvault::fs {
 namespace {
 
-using testing::CommitDisks;
+using testing::CommittedDisk;
+using testing::CommittedDiskOptions;
 using testing::DiskSpec;
 using testing::ExpectedBytes;
+using testing::ViewShape;
 
 constexpr uint64_t kPageSlots = store::kIndexPageSlots;
 constexpr uint64_t kPiece = 4096;
@@ -221,16 +223,10 @@ uint16_t Be16(const std::string& f, uint64_t at) {
 
 // ---------------------------------------------------------------------------------------
 
-struct Shape {
-  std::string label;
-  uint32_t cs = 64 << 10;
-  DiskSpec disk;
-};
-
-void PrintTo(const Shape& s, std::ostream* os) { *os << s.label; }
-
-std::vector<Shape> Shapes() {
-  std::vector<Shape> s;
+// The common shapes in slots of each chunk size, with qcow2's own multi_page, a
+// quarter-chunk tail and a sparse disk of 2^20 slots.
+std::vector<ViewShape> Shapes() {
+  std::vector<ViewShape> all;
   for (uint32_t cs : {64u << 10, 256u << 10, 1u << 20, 4u << 20}) {
     const uint64_t c = cs;
     // Slots per L2 table: (cluster_size / 8) / (chunk_size / cluster_size).
@@ -238,73 +234,50 @@ std::vector<Shape> Shapes() {
     const uint64_t range = (cl / 8) / (c / cl);
     // Fewer data slots for large chunks, to keep the test quick.
     const uint64_t period = 97 * std::max<uint64_t>(1, c / (256 << 10));
-    auto add = [&](std::string label, uint64_t size, std::function<bool(uint64_t)> data,
-                   uint64_t dedup = 0) {
-      Shape sh;
-      sh.label = label + "_" + std::to_string(cs >> 10) + "k";
-      sh.cs = cs;
-      sh.disk.size = size;
-      sh.disk.seed = s.size() + 11;
-      sh.disk.has_data = std::move(data);
-      sh.disk.dedup_period = dedup;
-      s.push_back(std::move(sh));
-    };
-    add("full", 3 * c + c / 2 + 123, [](uint64_t) { return true; });
-    add("single_chunk", c, [](uint64_t) { return true; });
-    add("tiny_partial", 1000, [](uint64_t) { return true; });
-    add("all_holes", 160 * c, [](uint64_t) { return false; });
-    add("sparse", 4800 * c, [period](uint64_t slot) { return slot % period == 3 || slot == 4799; });
+    const std::string suffix = "_" + std::to_string(cs >> 10) + "k";
+    std::vector<ViewShape> s = testing::CommonShapes(
+        cs, {.label_suffix = suffix, .all_holes_size = 160 * c, .sparse_period = period});
     // Five index pages: runs of data across the boundaries of pages 0/1 and 1/2, page 3
     // absent, a partial last chunk alone on page 4; shared chunks.
-    add(
-        "multi_page", 4 * kPageSlots * c + 777,
-        [period](uint64_t slot) {
-          return (slot < kPageSlots && slot % (5 * period) == 5) ||
-                 (slot >= 4094 && slot <= 4097) || (slot >= 8190 && slot <= 8193) ||
-                 slot == 4 * kPageSlots;
-        },
-        7);
-    add("not_multiple", 5 * c + 1, [](uint64_t slot) { return slot != 2; });
+    DiskSpec& multi_page = testing::FindShape(s, "multi_page" + suffix)->disk;
+    multi_page.size = 4 * kPageSlots * c + 777;
+    multi_page.has_data = [period](uint64_t slot) {
+      return (slot < kPageSlots && slot % (5 * period) == 5) || (slot >= 4094 && slot <= 4097) ||
+             (slot >= 8190 && slot <= 8193) || slot == 4 * kPageSlots;
+    };
     // A last chunk of a quarter chunk and 3 bytes: with 4 MiB chunks it fills one of the
     // chunk's two clusters.
-    add("quarter_tail", 3 * c + c / 4 + 3, [](uint64_t slot) { return slot != 1; });
-    add("empty", 0, [](uint64_t) { return true; });
+    s.insert(testing::FindShape(s, "empty" + suffix),
+             testing::MakeShape("quarter_tail" + suffix, cs, 3 * c + c / 4 + 3,
+                                [](uint64_t slot) { return slot != 1; }));
     // 2^20 slots (64 GiB to 4 TiB), data around an L2 table boundary, holes across
     // whole L2 tables and a partial last chunk.
     const uint64_t slots = uint64_t{1} << 20;
-    add("large_sparse", slots * c - 100, [range, slots](uint64_t slot) {
-      return slot == 0 || slot == 1 || slot == range - 1 || slot == range ||
-             slot == 3 * range + 5 || slot == 700'000 || slot == slots - 1;
-    });
+    s.push_back(testing::MakeShape(
+        "large_sparse" + suffix, cs, slots * c - 100, [range, slots](uint64_t slot) {
+          return slot == 0 || slot == 1 || slot == range - 1 || slot == range ||
+                 slot == 3 * range + 5 || slot == 700'000 || slot == slots - 1;
+        }));
+    all.insert(all.end(), s.begin(), s.end());
   }
-  return s;
+  testing::NumberSeeds(&all, 11);
+  return all;
 }
 
-class Qcow2ViewShapeTest : public ::testing::TestWithParam<Shape> {
+class Qcow2ViewShapeTest : public ::testing::TestWithParam<ViewShape> {
  protected:
   void SetUp() override {
-    cs_ = GetParam().cs;
-    repo_ = store::Repository::OpenInMemory(testing::TestConfig(cs_));
-    auto b =
-        CommitDisks(repo_.get(), testing::MakeVm("vm1"), testing::TestTime(), {GetParam().disk});
-    ASSERT_TRUE(b.ok()) << b.status().ToString();
-    backup_ = *b;
-    pages_ = std::make_unique<IndexPageCache>(&repo_->catalog(), 16 << 20);
-    cache_ = std::make_unique<ChunkCache>(&repo_->chunks(), 96 << 20, cs_);
-    reader_ = std::make_unique<ViewReader>(cache_.get(), nullptr);
-    raw_ = std::make_shared<RawView>(pages_.get(), backup_.id, 0, backup_.disks[0]);
-    view_ = MakeView(pages_.get(), &loads_);
+    cs_ = GetParam().chunk_size;
+    disk_ = std::make_unique<CommittedDisk>(cs_, GetParam().disk,
+                                            CommittedDiskOptions{.chunk_cache_bytes = 96 << 20});
+    ASSERT_TRUE(disk_->status.ok()) << disk_->status.ToString();
+    reader_ = disk_->reader.get();
+    view_ = MakeView(disk_->pages.get(), &loads_);
   }
 
   // A qcow2 view over the raw view whose map comes from `pages`; counts map loads.
   std::shared_ptr<Qcow2View> MakeView(IndexPageCache* pages, std::atomic<int>* loads) {
-    const store::Catalog* catalog = &repo_->catalog();
-    const uint64_t id = backup_.id;
-    const store::DiskRecord rec = backup_.disks[0];
-    return std::make_shared<Qcow2View>(std::make_shared<RawView>(pages, id, 0, rec), [=] {
-      loads->fetch_add(1);
-      return DataMap::Load(*catalog, pages, id, 0, rec);
-    });
+    return std::make_shared<Qcow2View>(disk_->NewRawView(pages), disk_->MapLoader(pages, loads));
   }
 
   std::string ReadAll(const View& v) {
@@ -315,12 +288,8 @@ class Qcow2ViewShapeTest : public ::testing::TestWithParam<Shape> {
   }
 
   uint32_t cs_ = 0;
-  std::unique_ptr<store::Repository> repo_;
-  store::BackupRecord backup_;
-  std::unique_ptr<IndexPageCache> pages_;
-  std::unique_ptr<ChunkCache> cache_;
-  std::unique_ptr<ViewReader> reader_;
-  std::shared_ptr<RawView> raw_;
+  std::unique_ptr<CommittedDisk> disk_;
+  const ViewReader* reader_ = nullptr;
   std::atomic<int> loads_{0};
   std::shared_ptr<Qcow2View> view_;
 };
@@ -366,7 +335,7 @@ TEST_P(Qcow2ViewShapeTest, DecodesToTheDisk) {
   // Small disks: the whole guest, against the raw view.
   if (d.size <= (64 << 20)) {
     ReadResult raw;
-    ASSERT_TRUE(reader_->Read(*raw_, 0, d.size, &raw).ok());
+    ASSERT_TRUE(reader_->Read(*disk_->raw, 0, d.size, &raw).ok());
     std::string want = raw.ToString();
     want.resize(q.virtual_size, '\0');
     EXPECT_TRUE(q.ReadGuest(file, 0, q.virtual_size) == want);
@@ -473,7 +442,7 @@ TEST_P(Qcow2ViewShapeTest, SeeksAndAllocationAgreeWithTheRegions) {
 }
 
 TEST_P(Qcow2ViewShapeTest, CostsNothingUntilRead) {
-  IndexPageCache pages(&repo_->catalog(), 16 << 20);
+  IndexPageCache pages(&disk_->repo->catalog(), 16 << 20);
   std::atomic<int> loads{0};
   auto view = MakeView(&pages, &loads);
   EXPECT_EQ(loads.load(), 0);
@@ -514,22 +483,12 @@ INSTANTIATE_TEST_SUITE_P(Qcow2, Qcow2ViewShapeTest, ::testing::ValuesIn(Shapes()
                          [](const auto& info) { return info.param.label; });
 
 // One committed disk with the raw view, caches and reader the plain tests use.
-struct OneDisk {
-  OneDisk(uint32_t cs, DiskSpec disk) : cs(cs), d(std::move(disk)) {
-    repo = store::Repository::OpenInMemory(testing::TestConfig(cs));
-    auto b = CommitDisks(repo.get(), testing::MakeVm("vm1"), testing::TestTime(), {d});
-    EXPECT_TRUE(b.ok()) << b.status().ToString();
-    backup = *b;
-    pages = std::make_unique<IndexPageCache>(&repo->catalog(), 16 << 20);
-    cache = std::make_unique<ChunkCache>(&repo->chunks(), 32 << 20, cs);
-    reader = std::make_unique<ViewReader>(cache.get(), nullptr);
-    raw = std::make_shared<RawView>(pages.get(), backup.id, 0, backup.disks[0]);
+struct OneDisk : testing::CommittedDisk {
+  OneDisk(uint32_t cs, DiskSpec disk)
+      : CommittedDisk(cs, std::move(disk), {.chunk_cache_bytes = 32 << 20}) {
+    EXPECT_TRUE(status.ok()) << status.ToString();
   }
-  std::shared_ptr<Qcow2View> View() {
-    return std::make_shared<Qcow2View>(raw, [this] {
-      return DataMap::Load(repo->catalog(), pages.get(), backup.id, 0, backup.disks[0]);
-    });
-  }
+  std::shared_ptr<Qcow2View> View() { return std::make_shared<Qcow2View>(raw, MapLoader()); }
   // A view whose map comes from `summary` instead of the stored one.
   std::shared_ptr<Qcow2View> ViewWithSummary(store::DiskSummary summary) {
     return std::make_shared<Qcow2View>(raw, [this, summary] {
@@ -537,15 +496,6 @@ struct OneDisk {
           std::make_shared<const DataMap>(pages.get(), backup.id, 0, backup.disks[0], summary));
     });
   }
-
-  const uint32_t cs;
-  const DiskSpec d;
-  std::unique_ptr<store::Repository> repo;
-  store::BackupRecord backup;
-  std::unique_ptr<IndexPageCache> pages;
-  std::unique_ptr<ChunkCache> cache;
-  std::unique_ptr<ViewReader> reader;
-  std::shared_ptr<RawView> raw;
 };
 
 DiskSpec ThreePages(uint32_t cs) {
@@ -558,9 +508,9 @@ DiskSpec ThreePages(uint32_t cs) {
 TEST(Qcow2ViewTest, LoadFailureIsReturnedAndRetried) {
   OneDisk t(64 << 10, ThreePages(64 << 10));
   int calls = 0;
-  Qcow2View view(t.raw, [&]() -> Result<std::shared_ptr<const DataMap>> {
+  Qcow2View view(t.raw, [&, load = t.MapLoader()]() -> Result<std::shared_ptr<const DataMap>> {
     if (++calls <= 2) return Status::IOError("catalog unavailable");
-    return DataMap::Load(t.repo->catalog(), t.pages.get(), t.backup.id, 0, t.backup.disks[0]);
+    return load();
   });
   EXPECT_EQ(view.Load().code(), StatusCode::kIOError);
   EXPECT_EQ(view.size(), 0u);
@@ -622,9 +572,7 @@ TEST(Qcow2ViewTest, UnsupportedChunkSizeAndMismatchedRawViewFailToLoad) {
   store::DiskRecord other = t.backup.disks[0];
   other.virtual_size += cs;
   auto other_raw = std::make_shared<RawView>(t.pages.get(), t.backup.id, 0, other);
-  Qcow2View mismatched(other_raw, [&] {
-    return DataMap::Load(t.repo->catalog(), t.pages.get(), t.backup.id, 0, t.backup.disks[0]);
-  });
+  Qcow2View mismatched(other_raw, t.MapLoader());
   EXPECT_TRUE(mismatched.Load().IsCorruption()) << mismatched.Load().ToString();
 }
 
@@ -641,27 +589,11 @@ TEST(Qcow2ViewTest, ConcurrentFirstReadsLoadOnceAndAgree) {
   const std::string golden = golden_read.ToString();
 
   std::atomic<int> loads{0};
-  Qcow2View view(t.raw, [&] {
-    loads.fetch_add(1);
-    return DataMap::Load(t.repo->catalog(), t.pages.get(), t.backup.id, 0, t.backup.disks[0]);
-  });
-  std::atomic<int> mismatches{0};
-  std::vector<std::thread> threads;
-  for (int i = 0; i < 6; ++i) {
-    threads.emplace_back([&, i] {
-      std::mt19937_64 rng(100 + i);
-      for (int n = 0; n < 80; ++n) {
-        const uint64_t off = rng() % golden.size();
-        const uint64_t len = 1 + rng() % (3 * cs);
-        ReadResult r;
-        if (!t.reader->Read(view, off, len, &r).ok() || r.ToString() != golden.substr(off, len)) {
-          mismatches.fetch_add(1);
-        }
-      }
-    });
-  }
-  for (auto& th : threads) th.join();
-  EXPECT_EQ(mismatches.load(), 0);
+  Qcow2View view(t.raw, t.MapLoader(nullptr, &loads));
+  EXPECT_EQ(testing::ConcurrentReadMismatches(
+                *t.reader, view, golden.size(), 80, 3 * cs,
+                [&](uint64_t off, uint64_t len) { return golden.substr(off, len); }),
+            0);
   EXPECT_EQ(loads.load(), 1);
 }
 

@@ -3,71 +3,43 @@
 #include <gtest/gtest.h>
 
 #include <random>
-#include <thread>
 
 #include "fs/chunk_cache.h"
 #include "fs/index_page_cache.h"
 #include "fs/view_reader.h"
 #include "tests/fs/fs_test_util.h"
+#include "tests/fs/view_test_util.h"
 
 namespace vmvault::fs {
 namespace {
 
 using testing::CommitDisks;
+using testing::CommittedDisk;
+using testing::CommittedDiskOptions;
 using testing::DiskSpec;
 using testing::ExpectedBytes;
+using testing::ViewShape;
 
 constexpr uint32_t kCs = 64 << 10;
 constexpr uint64_t kPageBytes = uint64_t{store::kIndexPageSlots} * kCs;
 
-struct Shape {
-  std::string label;
-  DiskSpec disk;
-};
-
-std::vector<Shape> Shapes() {
-  std::vector<Shape> s;
-  auto add = [&](std::string label, uint64_t size, std::function<bool(uint64_t)> data,
-                 uint64_t dedup = 0) {
-    DiskSpec d;
-    d.size = size;
-    d.seed = s.size() + 11;
-    d.has_data = std::move(data);
-    d.dedup_period = dedup;
-    s.push_back({std::move(label), d});
-  };
-  add("full", 3 * kCs + kCs / 2 + 123, [](uint64_t) { return true; });
-  add("single_chunk", kCs, [](uint64_t) { return true; });
-  add("tiny_partial", 1000, [](uint64_t) { return true; });
-  add("all_holes", 10 << 20, [](uint64_t) { return false; });
-  add("sparse", 300ull << 20, [](uint64_t slot) { return slot % 97 == 3 || slot == 4799; });
-  // Several index pages; runs of data across page boundaries; an absent middle page;
-  // a partial last chunk; shared chunks.
-  add("multi_page", 3 * kPageBytes + 777,
-      [](uint64_t slot) {
-        if (slot >= 4096 && slot < 8190) return false;  // page 1 nearly empty
-        return slot % 501 == 0 || (slot >= 4090 && slot <= 4097) ||
-               (slot >= 8190 && slot <= 8193) || slot == 3 * 4096 || slot >= 12286;
-      },
-      7);
-  add("not_multiple", 5 * kCs + 1, [](uint64_t slot) { return slot != 2; });
-  add("empty", 0, [](uint64_t) { return true; });
+// The shapes every view suite reads, in 64 KiB slots.
+std::vector<ViewShape> Shapes() {
+  std::vector<ViewShape> s = testing::CommonShapes(kCs);
+  testing::NumberSeeds(&s, 11);
   return s;
 }
 
-class RawViewShapeTest : public ::testing::TestWithParam<Shape> {
+class RawViewShapeTest : public ::testing::TestWithParam<ViewShape> {
  protected:
   void SetUp() override {
-    repo_ = store::Repository::OpenInMemory(testing::TestConfig(kCs));
-    auto b = CommitDisks(repo_.get(), testing::MakeVm("vm1"), testing::TestTime(),
-                         {GetParam().disk});
-    ASSERT_TRUE(b.ok()) << b.status().ToString();
-    backup_ = *b;
-    pages_ = std::make_unique<IndexPageCache>(&repo_->catalog(), 4 << 20);
-    cache_ = std::make_unique<ChunkCache>(&repo_->chunks(), 8 << 20, kCs);
-    pool_ = std::make_unique<ThreadPool>(2);
-    reader_ = std::make_unique<ViewReader>(cache_.get(), pool_.get());
-    view_ = std::make_shared<RawView>(pages_.get(), backup_.id, 0, backup_.disks[0]);
+    disk_ = std::make_unique<CommittedDisk>(
+        kCs, GetParam().disk,
+        CommittedDiskOptions{
+            .page_cache_bytes = 4 << 20, .chunk_cache_bytes = 8 << 20, .reader_threads = 2});
+    ASSERT_TRUE(disk_->status.ok()) << disk_->status.ToString();
+    reader_ = disk_->reader.get();
+    view_ = disk_->raw;
   }
 
   // The reference: SEEK_DATA / SEEK_HOLE by scanning slots.
@@ -79,12 +51,8 @@ class RawViewShapeTest : public ::testing::TestWithParam<Shape> {
     return d.size;
   }
 
-  std::unique_ptr<store::Repository> repo_;
-  store::BackupRecord backup_;
-  std::unique_ptr<IndexPageCache> pages_;
-  std::unique_ptr<ChunkCache> cache_;
-  std::unique_ptr<ThreadPool> pool_;
-  std::unique_ptr<ViewReader> reader_;
+  std::unique_ptr<CommittedDisk> disk_;
+  const ViewReader* reader_ = nullptr;
   std::shared_ptr<RawView> view_;
 };
 
@@ -162,30 +130,16 @@ TEST_P(RawViewShapeTest, AllocatedBytesComeFromTheRecord) {
   EXPECT_GE(view_->allocated_bytes(), want);
   EXPECT_LE(view_->allocated_bytes(), std::min<uint64_t>(d.size, want + kCs));
   EXPECT_EQ(view_->allocated_bytes(),
-            std::min<uint64_t>(backup_.disks[0].data_chunks * kCs, d.size));
+            std::min<uint64_t>(disk_->backup.disks[0].data_chunks * kCs, d.size));
 }
 
 TEST_P(RawViewShapeTest, ConcurrentReadersSeeTheSameBytes) {
   const DiskSpec& d = GetParam().disk;
   if (d.size == 0) return;
-  std::vector<std::thread> threads;
-  std::atomic<int> mismatches{0};
-  for (int t = 0; t < 6; ++t) {
-    threads.emplace_back([&, t] {
-      std::mt19937_64 rng(100 + t);
-      for (int i = 0; i < 60; ++i) {
-        const uint64_t off = rng() % d.size;
-        const uint64_t len = 1 + rng() % (2 * kCs);
-        ReadResult r;
-        if (!reader_->Read(*view_, off, len, &r).ok() ||
-            r.ToString() != ExpectedBytes(d, kCs, off, len)) {
-          mismatches.fetch_add(1);
-        }
-      }
-    });
-  }
-  for (auto& t : threads) t.join();
-  EXPECT_EQ(mismatches.load(), 0);
+  EXPECT_EQ(testing::ConcurrentReadMismatches(
+                *reader_, *view_, d.size, 60, 2 * kCs,
+                [&](uint64_t off, uint64_t len) { return ExpectedBytes(d, kCs, off, len); }),
+            0);
 }
 
 INSTANTIATE_TEST_SUITE_P(Shapes, RawViewShapeTest, ::testing::ValuesIn(Shapes()),
@@ -216,31 +170,19 @@ TEST(RawViewTest, RegionAtIsOneChunkOrARunOfHoles) {
 
 // One committed disk of `slots` data chunks in an in-memory repository, with the
 // raw view and the reader the error tests use.
-struct OneDisk {
-  explicit OneDisk(uint64_t slots) {
-    d.size = slots * kCs;
-    auto b = CommitDisks(repo.get(), testing::MakeVm("vm1"), testing::TestTime(), {d});
-    EXPECT_TRUE(b.ok());
-    backup = *b;
-    view = std::make_unique<RawView>(&pages, backup.id, 0, backup.disks[0]);
-  }
-
-  std::unique_ptr<store::Repository> repo =
-      store::Repository::OpenInMemory(testing::TestConfig(kCs));
+CommittedDisk OneDisk(uint64_t slots) {
   DiskSpec d;
-  store::BackupRecord backup;
-  IndexPageCache pages{&repo->catalog(), 1 << 20};
-  ChunkCache cache{&repo->chunks(), 8 << 20, kCs};
-  ViewReader reader{&cache, nullptr};
-  std::unique_ptr<RawView> view;
-};
+  d.size = slots * kCs;
+  return CommittedDisk(kCs, d, {.page_cache_bytes = 1 << 20, .chunk_cache_bytes = 8 << 20});
+}
 
 TEST(RawViewTest, CorruptChunkFailsOnlyItsRange) {
-  OneDisk t(4);
+  CommittedDisk t = OneDisk(4);
+  ASSERT_TRUE(t.status.ok()) << t.status.ToString();
   store::Repository* repo = t.repo.get();
-  const DiskSpec& d = t.d;
-  ViewReader& reader = t.reader;
-  const RawView& view = *t.view;
+  const DiskSpec& d = t.disk;
+  ViewReader& reader = *t.reader;
+  const RawView& view = *t.raw;
 
   // Replace slot 1's stored value with a valid encoding of other bytes.
   Region r;
@@ -278,9 +220,10 @@ TEST(RawViewTest, CorruptChunkFailsOnlyItsRange) {
 }
 
 TEST(RawViewTest, MissingChunkIsCorruption) {
-  OneDisk t(2);
-  ViewReader& reader = t.reader;
-  const RawView& view = *t.view;
+  CommittedDisk t = OneDisk(2);
+  ASSERT_TRUE(t.status.ok()) << t.status.ToString();
+  ViewReader& reader = *t.reader;
+  const RawView& view = *t.raw;
   Region r;
   ASSERT_TRUE(view.RegionAt(0, &r).ok());
   ASSERT_TRUE(t.repo->chunks().Delete(r.chunk).ok());

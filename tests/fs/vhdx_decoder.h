@@ -19,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "base/bytes.h"
 #include "base/crc32c.h"
 
 namespace vmvault::fs::testing {
@@ -53,12 +54,6 @@ struct VhdxFile {
 
 namespace vhdx_internal {
 
-inline uint64_t Le(const std::string& s, size_t at, int bytes) {
-  uint64_t v = 0;
-  for (int i = bytes - 1; i >= 0; --i) v = (v << 8) | static_cast<uint8_t>(s[at + i]);
-  return v;
-}
-
 inline std::string GuidText(uint32_t d1, uint16_t d2, uint16_t d3, std::array<uint8_t, 8> d4) {
   std::string g(16, '\0');
   for (int i = 0; i < 4; ++i) g[i] = static_cast<char>(d1 >> (8 * i));
@@ -69,7 +64,7 @@ inline std::string GuidText(uint32_t d1, uint16_t d2, uint16_t d3, std::array<ui
 }
 
 inline bool ChecksumOk(std::string s, size_t at) {
-  const uint32_t stored = static_cast<uint32_t>(Le(s, at, 4));
+  const uint32_t stored = GetLittleEndian32(s.data() + at);
   std::memset(s.data() + at, 0, 4);
   return Crc32c(s.data(), s.size()) == stored;
 }
@@ -109,17 +104,17 @@ inline ::testing::AssertionResult DecodeVhdx(const FileReader& read, uint64_t fi
     if (!read_exact((i + 1) * (64 << 10), 4096, &h[i])) return fail("short header");
     if (h[i].compare(0, 4, "head") != 0) return fail("header signature");
     if (!ChecksumOk(h[i], 4)) return fail("header " + std::to_string(i + 1) + " checksum");
-    seq[i] = Le(h[i], 8, 8);
+    seq[i] = GetLittleEndian64(h[i].data() + 8);
   }
   if (seq[0] == seq[1]) return fail("both headers have the same sequence number");
   const std::string& cur = seq[0] > seq[1] ? h[0] : h[1];
   v->file_write_guid = cur.substr(16, 16);
   v->data_write_guid = cur.substr(32, 16);
   if (!AllZero(cur.substr(48, 16))) return fail("LogGuid is not zero: a log to replay");
-  if (Le(cur, 64, 2) != 0) return fail("LogVersion is not 0");
-  if (Le(cur, 66, 2) != 1) return fail("Version is not 1");
-  v->log_length = Le(cur, 68, 4);
-  v->log_offset = Le(cur, 72, 8);
+  if (GetLittleEndian16(cur.data() + 64) != 0) return fail("LogVersion is not 0");
+  if (GetLittleEndian16(cur.data() + 66) != 1) return fail("Version is not 1");
+  v->log_length = GetLittleEndian32(cur.data() + 68);
+  v->log_offset = GetLittleEndian64(cur.data() + 72);
   if (v->log_length == 0 || v->log_length % kMiB != 0) return fail("bad LogLength");
   if (v->log_offset < kMiB || v->log_offset % kMiB != 0) return fail("bad LogOffset");
   if (AllZero(v->file_write_guid) || AllZero(v->data_write_guid)) return fail("zero GUIDs");
@@ -136,16 +131,16 @@ inline ::testing::AssertionResult DecodeVhdx(const FileReader& read, uint64_t fi
       GuidText(0x2DC27766, 0xF623, 0x4200, {0x9D, 0x64, 0x11, 0x5E, 0x9B, 0xFD, 0x4A, 0x08});
   const std::string meta_guid =
       GuidText(0x8B7CA206, 0x4790, 0x4B9A, {0xB8, 0xFE, 0x57, 0x5F, 0x05, 0x0F, 0x88, 0x6E});
-  const uint64_t entries = Le(rt[0], 8, 4);
+  const uint64_t entries = GetLittleEndian32(rt[0].data() + 8);
   if (entries > 2047) return fail("too many region table entries");
   int found_bat = 0, found_meta = 0;
   std::vector<std::pair<uint64_t, uint64_t>> objects = {{0, kMiB}, {v->log_offset, v->log_length}};
   for (uint64_t e = 0; e < entries; ++e) {
     const size_t at = 16 + 32 * e;
     const std::string guid = rt[0].substr(at, 16);
-    const uint64_t off = Le(rt[0], at + 16, 8);
-    const uint64_t len = Le(rt[0], at + 24, 4);
-    const bool required = (Le(rt[0], at + 28, 4) & 1) != 0;
+    const uint64_t off = GetLittleEndian64(rt[0].data() + at + 16);
+    const uint64_t len = GetLittleEndian32(rt[0].data() + at + 24);
+    const bool required = (GetLittleEndian32(rt[0].data() + at + 28) & 1) != 0;
     if (off < kMiB || off % kMiB != 0 || len == 0 || len % kMiB != 0) {
       return fail("region not 1 MiB aligned");
     }
@@ -176,7 +171,7 @@ inline ::testing::AssertionResult DecodeVhdx(const FileReader& read, uint64_t fi
   std::string meta;
   if (!read_exact(v->metadata_offset, v->metadata_length, &meta)) return fail("short metadata");
   if (meta.compare(0, 8, "metadata") != 0) return fail("metadata signature");
-  const uint64_t items = Le(meta, 10, 2);
+  const uint64_t items = GetLittleEndian16(meta.data() + 10);
   if (items > 2047) return fail("too many metadata items");
   const std::string params_guid =
       GuidText(0xCAA16737, 0xFA36, 0x4D43, {0xB3, 0xB6, 0x33, 0xF0, 0xAA, 0x44, 0xE7, 0x6B});
@@ -193,29 +188,29 @@ inline ::testing::AssertionResult DecodeVhdx(const FileReader& read, uint64_t fi
   for (uint64_t i = 0; i < items; ++i) {
     const size_t at = 32 + 32 * i;
     const std::string guid = meta.substr(at, 16);
-    const uint64_t off = Le(meta, at + 16, 4);
-    const uint64_t len = Le(meta, at + 20, 4);
-    const uint64_t flags = Le(meta, at + 24, 4);
+    const uint64_t off = GetLittleEndian32(meta.data() + at + 16);
+    const uint64_t len = GetLittleEndian32(meta.data() + at + 20);
+    const uint64_t flags = GetLittleEndian32(meta.data() + at + 24);
     if (off < (64 << 10) || off + len > v->metadata_length || len > kMiB) {
       return fail("metadata item outside the region");
     }
     if ((flags & 4) == 0) return fail("metadata item not required");
     const bool virtual_disk = (flags & 2) != 0;
     if (guid == params_guid && len == 8 && !virtual_disk) {
-      v->block_size = Le(meta, off, 4);
-      param_bits = static_cast<uint32_t>(Le(meta, off + 4, 4));
+      v->block_size = GetLittleEndian32(meta.data() + off);
+      param_bits = GetLittleEndian32(meta.data() + off + 4);
       seen |= 1;
     } else if (guid == size_guid && len == 8 && virtual_disk) {
-      v->virtual_size = Le(meta, off, 8);
+      v->virtual_size = GetLittleEndian64(meta.data() + off);
       seen |= 2;
     } else if (guid == page83_guid && len == 16 && virtual_disk) {
       v->disk_id = meta.substr(off, 16);
       seen |= 4;
     } else if (guid == logical_guid && len == 4 && virtual_disk) {
-      v->logical_sector_size = static_cast<uint32_t>(Le(meta, off, 4));
+      v->logical_sector_size = GetLittleEndian32(meta.data() + off);
       seen |= 8;
     } else if (guid == physical_guid && len == 4 && virtual_disk) {
-      v->physical_sector_size = static_cast<uint32_t>(Le(meta, off, 4));
+      v->physical_sector_size = GetLittleEndian32(meta.data() + off);
       seen |= 16;
     } else {
       return fail("unknown or malformed metadata item " + std::to_string(i));
@@ -244,7 +239,7 @@ inline ::testing::AssertionResult DecodeVhdx(const FileReader& read, uint64_t fi
   v->bat.resize(bat_entries);
   v->block_file_offset.assign(blocks, 0);
   for (uint64_t e = 0; e < bat_entries; ++e) {
-    const uint64_t entry = Le(bat, e * 8, 8);
+    const uint64_t entry = GetLittleEndian64(bat.data() + e * 8);
     v->bat[e] = entry;
     if (e % stride == v->chunk_ratio) {
       if (entry != 0) return fail("sector bitmap entry " + std::to_string(e) + " not zero");

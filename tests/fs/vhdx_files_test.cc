@@ -1,31 +1,28 @@
 // The VHDX view as real qemu-img sees it. Each shape is committed to an in-memory
-// repository; its raw view and its VHDX view are written to sparse files through
-// ViewImage (data extents only, then ftruncate), and qemu-img checks, compares and
-// describes them. Needs qemu-img on PATH; labelled integration.
+// repository; its raw view and its VHDX view are written to sparse files (data extents
+// only, view_file_util.h), and qemu-img checks, compares and describes them. Needs
+// qemu-img on PATH; labelled integration.
 #include <fcntl.h>
 #include <gtest/gtest.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
-#include <cstdlib>
-#include <fstream>
 #include <nlohmann/json.hpp>
-#include <sstream>
 
-#include "fs/chunk_cache.h"
-#include "fs/data_map.h"
-#include "fs/index_page_cache.h"
-#include "fs/raw_view.h"
 #include "fs/vhdx_view.h"
-#include "fs/view_image.h"
-#include "fs/view_reader.h"
 #include "tests/fs/fs_test_util.h"
+#include "tests/fs/view_file_util.h"
+#include "tests/fs/view_test_util.h"
 
 namespace vmvault::fs {
 namespace {
 
+using testing::CommandResult;
+using testing::CommittedDisk;
 using testing::DiskSpec;
+using testing::RunCommand;
+using testing::ShellQuote;
 using testing::TempDir;
+using testing::WriteSparseFile;
 
 constexpr uint64_t kMiB = 1 << 20;
 
@@ -71,45 +68,6 @@ std::vector<Shape> Shapes() {
   return s;
 }
 
-// Runs `command` through the shell; its stdout lands in *out.
-int RunShell(const TempDir& tmp, const std::string& command, std::string* out) {
-  const std::string out_path = tmp / "cmd.out";
-  const int status = std::system((command + " >'" + out_path + "' 2>&1").c_str());
-  std::ifstream in(out_path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  *out = ss.str();
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
-// Writes the view's data extents to a new sparse file of the view's size.
-Status WriteSparse(std::shared_ptr<const View> view, const ViewReader& reader,
-                   const std::string& path) {
-  VV_RETURN_IF_ERROR(view->Load());
-  ViewImage image(view, &reader);
-  VV_ASSIGN_OR_RETURN(std::vector<Extent> extents, image.Extents());
-  const int fd = ::open(path.c_str(), O_CREAT | O_TRUNC | O_WRONLY, 0644);
-  if (fd < 0) return Status::FromErrno(errno, path);
-  std::vector<uint8_t> buf(4 * kMiB);
-  Status s;
-  for (const Extent& e : extents) {
-    if (!e.data) continue;
-    for (uint64_t off = e.offset; off < e.end() && s.ok(); off += buf.size()) {
-      const size_t n = static_cast<size_t>(std::min<uint64_t>(buf.size(), e.end() - off));
-      s = image.ReadAt(off, std::span<uint8_t>(buf.data(), n));
-      if (s.ok() &&
-          ::pwrite(fd, buf.data(), n, static_cast<off_t>(off)) != static_cast<ssize_t>(n)) {
-        s = Status::FromErrno(errno, path);
-      }
-    }
-  }
-  if (s.ok() && ::ftruncate(fd, static_cast<off_t>(image.size())) != 0) {
-    s = Status::FromErrno(errno, path);
-  }
-  ::close(fd);
-  return s;
-}
-
 std::string ReadFileRange(const std::string& path, uint64_t off, uint64_t len) {
   std::string s(len, '\0');
   const int fd = ::open(path.c_str(), O_RDONLY);
@@ -123,64 +81,48 @@ std::string ReadFileRange(const std::string& path, uint64_t off, uint64_t len) {
 class VhdxFilesTest : public ::testing::TestWithParam<Shape> {};
 
 TEST_P(VhdxFilesTest, QemuImgChecksComparesAndSizesIt) {
-  if (std::system("qemu-img --version >/dev/null 2>&1") != 0) GTEST_SKIP() << "no qemu-img";
+  if (RunCommand("qemu-img --version").exit_code != 0) GTEST_SKIP() << "no qemu-img";
   const Shape& shape = GetParam();
   const uint32_t cs = shape.chunk_size;
-  auto repo = store::Repository::OpenInMemory(testing::TestConfig(cs));
-  auto b =
-      testing::CommitDisks(repo.get(), testing::MakeVm("vm"), testing::TestTime(), {shape.disk});
-  ASSERT_TRUE(b.ok()) << b.status().ToString();
-  const store::BackupRecord backup = *b;
-  IndexPageCache pages(&repo->catalog(), 16 << 20);
-  ChunkCache cache(&repo->chunks(), 64 << 20, cs);
-  ThreadPool pool(2);
-  ViewReader reader(&cache, &pool);
-  auto raw = std::make_shared<RawView>(&pages, backup.id, 0, backup.disks[0]);
-  store::Catalog* catalog = &repo->catalog();
-  auto vhdx = std::make_shared<VhdxView>(
-      raw,
-      [catalog, &pages, backup] {
-        return DataMap::Load(*catalog, &pages, backup.id, 0, backup.disks[0]);
-      },
-      backup.id);
+  const CommittedDisk disk(cs, shape.disk, {.reader_threads = 2});
+  ASSERT_TRUE(disk.status.ok()) << disk.status.ToString();
+  auto vhdx = std::make_shared<VhdxView>(disk.raw, disk.MapLoader(), disk.backup.id);
 
   TempDir tmp;
   const std::string raw_path = tmp / "disk.raw";
   const std::string vhdx_path = tmp / "disk.vhdx";
-  ASSERT_TRUE(WriteSparse(raw, reader, raw_path).ok());
-  const Status written = WriteSparse(vhdx, reader, vhdx_path);
-  ASSERT_TRUE(written.ok()) << written.ToString();
+  ASSERT_TRUE(WriteSparseFile(disk.raw, *disk.reader, raw_path).ok());
+  const auto written = WriteSparseFile(vhdx, *disk.reader, vhdx_path);
+  ASSERT_TRUE(written.ok()) << written.status().ToString();
 
-  std::string out;
-  EXPECT_EQ(RunShell(tmp, "qemu-img check -f vhdx '" + vhdx_path + "'", &out), 0) << out;
-  EXPECT_NE(out.find("No errors were found"), std::string::npos) << out;
+  const CommandResult check = RunCommand("qemu-img check -f vhdx " + ShellQuote(vhdx_path));
+  EXPECT_EQ(check.exit_code, 0) << check.output;
+  EXPECT_NE(check.output.find("No errors were found"), std::string::npos) << check.output;
 
-  ASSERT_EQ(RunShell(tmp, "qemu-img info --output=json -f vhdx '" + vhdx_path + "'", &out), 0)
-      << out;
-  const auto info = nlohmann::json::parse(out, nullptr, /*allow_exceptions=*/false);
-  ASSERT_FALSE(info.is_discarded()) << out;
-  EXPECT_EQ(info.value("virtual-size", uint64_t{1}), (shape.disk.size + 511) / 512 * 512) << out;
-  EXPECT_EQ(info.value("format", ""), "vhdx");
-  EXPECT_EQ(info.value("cluster-size", uint64_t{0}), std::max<uint64_t>(kMiB, cs)) << out;
+  const CommandResult info =
+      RunCommand("qemu-img info --output=json -f vhdx " + ShellQuote(vhdx_path));
+  ASSERT_EQ(info.exit_code, 0) << info.output;
+  const auto json = nlohmann::json::parse(info.output, nullptr, /*allow_exceptions=*/false);
+  ASSERT_FALSE(json.is_discarded()) << info.output;
+  EXPECT_EQ(json.value("virtual-size", uint64_t{1}), (shape.disk.size + 511) / 512 * 512)
+      << info.output;
+  EXPECT_EQ(json.value("format", ""), "vhdx");
+  EXPECT_EQ(json.value("cluster-size", uint64_t{0}), std::max<uint64_t>(kMiB, cs)) << info.output;
 
   if (shape.whole_compare) {
-    EXPECT_EQ(
-        RunShell(tmp, "qemu-img compare -f raw -F vhdx '" + raw_path + "' '" + vhdx_path + "'",
-                 &out),
-        0)
-        << out;
+    const CommandResult compare = RunCommand("qemu-img compare -f raw -F vhdx " +
+                                             ShellQuote(raw_path) + " " + ShellQuote(vhdx_path));
+    EXPECT_EQ(compare.exit_code, 0) << compare.output;
   }
   // Windows read out by qemu itself (qemu-img dd), against the raw file. qemu-img dd
   // counts `count` from the start of the input, skipped blocks included.
   for (uint64_t w : shape.windows) {
     const std::string part = tmp / "window.raw";
-    ASSERT_EQ(RunShell(tmp,
-                       "qemu-img dd -f vhdx -O raw bs=1M skip=" + std::to_string(w / kMiB) +
-                           " count=" + std::to_string(w / kMiB + 2) + " if='" + vhdx_path +
-                           "' of='" + part + "'",
-                       &out),
-              0)
-        << out;
+    const CommandResult dd =
+        RunCommand("qemu-img dd -f vhdx -O raw bs=1M skip=" + std::to_string(w / kMiB) +
+                   " count=" + std::to_string(w / kMiB + 2) + " if=" + ShellQuote(vhdx_path) +
+                   " of=" + ShellQuote(part));
+    ASSERT_EQ(dd.exit_code, 0) << dd.output;
     ASSERT_EQ(ReadFileRange(part, 0, 4 * kMiB).size(), 2 * kMiB);
     EXPECT_TRUE(ReadFileRange(part, 0, 2 * kMiB) == ReadFileRange(raw_path, w, 2 * kMiB))
         << "window at " << w;

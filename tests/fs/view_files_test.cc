@@ -7,88 +7,67 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
-#include "fs/chunk_cache.h"
-#include "fs/data_map.h"
-#include "fs/index_page_cache.h"
 #include "fs/qcow2_view.h"
 #include "fs/raw_view.h"
 #include "fs/view_reader.h"
 #include "tests/fs/fs_test_util.h"
 #include "tests/fs/view_file_util.h"
+#include "tests/fs/view_test_util.h"
 
 namespace vmvault::fs {
 namespace {
 
 using testing::CommandResult;
-using testing::CommitDisks;
+using testing::CommittedDisk;
+using testing::CommittedDiskOptions;
 using testing::DiskSpec;
+using testing::MakeShape;
+using testing::NumberSeeds;
 using testing::RunCommand;
 using testing::ShellQuote;
 using testing::TempDir;
+using testing::ViewShape;
 
-struct FileCase {
-  std::string label;
-  uint32_t chunk_size = 64 << 10;
-  DiskSpec disk;
-  bool overlay = true;  // also use the image as a backing file
-};
-
-void PrintTo(const FileCase& c, std::ostream* os) { *os << c.label; }
-
-std::vector<FileCase> Cases() {
-  std::vector<FileCase> cases;
-  auto add = [&](std::string label, uint32_t cs, uint64_t size, std::function<bool(uint64_t)> data,
-                 bool overlay = true) {
-    FileCase c;
-    c.label = std::move(label);
-    c.chunk_size = cs;
-    c.disk.size = size;
-    c.disk.seed = cases.size() + 3;
-    c.disk.has_data = std::move(data);
-    c.overlay = overlay;
-    cases.push_back(std::move(c));
-  };
+std::vector<ViewShape> Cases() {
   constexpr uint32_t k64K = 64 << 10;
   constexpr uint32_t k256K = 256 << 10;
   constexpr uint32_t k1M = 1 << 20;
   constexpr uint32_t k4M = 4 << 20;
-  add("sparse_64k", k64K, 300ull << 20, [](uint64_t s) { return s % 97 == 3 || s == 4799; });
-  add("sparse_l2_ranges_64k", k64K, 3ull << 30,
-      [](uint64_t s) { return s == 8191 || s == 8192 || s == 40000 || s == 49151; });
-  add("full_256k", k256K, 40ull * k256K + 1000, [](uint64_t) { return true; });
-  add("single_chunk_1m", k1M, k1M, [](uint64_t) { return true; });
-  add("not_multiple_64k", k64K, 5ull * k64K + 1, [](uint64_t s) { return s != 2; });
-  // The last 4 MiB slot holds 1 MiB + 3 bytes: only its first 2 MiB cluster is mapped.
-  add("not_multiple_small_tail_4m", k4M, 3ull * k4M + k1M + 3, [](uint64_t) { return true; });
-  add("not_multiple_large_tail_4m", k4M, 2ull * k4M + 3 * k1M, [](uint64_t s) { return s != 0; });
-  add("tiny_not_sector_multiple", k64K, 1000, [](uint64_t) { return true; });
   const auto all = [](uint64_t) { return true; };
-  add("empty", k64K, 0, all, /*overlay=*/false);
-  add("sparse_4t_4m", k4M, 4ull << 40, [](uint64_t s) {
+  std::vector<ViewShape> c;
+  c.push_back(MakeShape("sparse_64k", k64K, 300ull << 20,
+                        [](uint64_t s) { return s % 97 == 3 || s == 4799; }));
+  c.push_back(MakeShape("sparse_l2_ranges_64k", k64K, 3ull << 30, [](uint64_t s) {
+    return s == 8191 || s == 8192 || s == 40000 || s == 49151;
+  }));
+  c.push_back(MakeShape("full_256k", k256K, 40ull * k256K + 1000, all));
+  c.push_back(MakeShape("single_chunk_1m", k1M, k1M, all));
+  c.push_back(
+      MakeShape("not_multiple_64k", k64K, 5ull * k64K + 1, [](uint64_t s) { return s != 2; }));
+  // The last 4 MiB slot holds 1 MiB + 3 bytes: only its first 2 MiB cluster is mapped.
+  c.push_back(MakeShape("not_multiple_small_tail_4m", k4M, 3ull * k4M + k1M + 3, all));
+  c.push_back(MakeShape("not_multiple_large_tail_4m", k4M, 2ull * k4M + 3 * k1M,
+                        [](uint64_t s) { return s != 0; }));
+  c.push_back(MakeShape("tiny_not_sector_multiple", k64K, 1000, all));
+  c.push_back(MakeShape("empty", k64K, 0, all));
+  c.push_back(MakeShape("sparse_4t_4m", k4M, 4ull << 40, [](uint64_t s) {
     return s == 0 || s == 1 || s == 131071 || s == 131072 || s == 700000 || s == (1ull << 20) - 1;
-  });
-  return cases;
+  }));
+  NumberSeeds(&c, 3);
+  return c;
 }
 
-class ViewFilesTest : public ::testing::TestWithParam<FileCase> {
+class ViewFilesTest : public ::testing::TestWithParam<ViewShape> {
  protected:
   void SetUp() override {
     if (RunCommand("qemu-img --version").exit_code != 0) GTEST_SKIP() << "no qemu-img";
-    const FileCase& c = GetParam();
-    repo_ = store::Repository::OpenInMemory(testing::TestConfig(c.chunk_size));
-    auto b = CommitDisks(repo_.get(), testing::MakeVm("vm1"), testing::TestTime(), {c.disk});
-    ASSERT_TRUE(b.ok()) << b.status().ToString();
-    backup_ = *b;
-    pages_ = std::make_unique<IndexPageCache>(&repo_->catalog(), 4 << 20);
-    cache_ = std::make_unique<ChunkCache>(&repo_->chunks(), 32 << 20, c.chunk_size);
-    reader_ = std::make_unique<ViewReader>(cache_.get(), nullptr);
-    raw_ = std::make_shared<RawView>(pages_.get(), backup_.id, 0, backup_.disks[0]);
-    store::Catalog* catalog = &repo_->catalog();
-    IndexPageCache* pages = pages_.get();
-    const uint64_t id = backup_.id;
-    const store::DiskRecord rec = backup_.disks[0];
-    qcow2_ = std::make_shared<Qcow2View>(
-        raw_, [catalog, pages, id, rec] { return DataMap::Load(*catalog, pages, id, 0, rec); });
+    disk_ = std::make_unique<CommittedDisk>(
+        GetParam().chunk_size, GetParam().disk,
+        CommittedDiskOptions{.page_cache_bytes = 4 << 20, .chunk_cache_bytes = 32 << 20});
+    ASSERT_TRUE(disk_->status.ok()) << disk_->status.ToString();
+    raw_ = disk_->raw;
+    reader_ = disk_->reader.get();
+    qcow2_ = std::make_shared<Qcow2View>(raw_, disk_->MapLoader());
     raw_path_ = dir_ / "disk.raw";
     qcow2_path_ = dir_ / "disk.qcow2";
     auto raw_written = testing::WriteSparseFile(raw_, *reader_, raw_path_);
@@ -106,12 +85,9 @@ class ViewFilesTest : public ::testing::TestWithParam<FileCase> {
   }
 
   TempDir dir_;
-  std::unique_ptr<store::Repository> repo_;
-  store::BackupRecord backup_;
-  std::unique_ptr<IndexPageCache> pages_;
-  std::unique_ptr<ChunkCache> cache_;
-  std::unique_ptr<ViewReader> reader_;
+  std::unique_ptr<CommittedDisk> disk_;
   std::shared_ptr<RawView> raw_;
+  const ViewReader* reader_ = nullptr;
   std::shared_ptr<Qcow2View> qcow2_;
   std::string raw_path_;
   std::string qcow2_path_;
@@ -186,10 +162,10 @@ TEST_P(ViewFilesBackingTest, Qcow2WorksAsABackingFile) {
   EXPECT_EQ(compare.exit_code, 0) << compare.output;
 }
 
-std::vector<FileCase> BackingCases() {
-  std::vector<FileCase> out;
-  for (FileCase& c : Cases()) {
-    if (c.overlay) out.push_back(std::move(c));
+std::vector<ViewShape> BackingCases() {
+  std::vector<ViewShape> out;
+  for (ViewShape& c : Cases()) {
+    if (c.disk.size > 0) out.push_back(std::move(c));
   }
   return out;
 }

@@ -110,6 +110,41 @@ TEST_F(SummaryCatalogTest, CommitStoresTheSummary) {
   DiskRecord other = b.disks[0];
   other.virtual_size *= 2;
   EXPECT_TRUE(repo->catalog().ReadDiskSummary(b.id, 0, other).status().IsCorruption());
+  // So are records no reader could lay out: sizes that overflow, odd chunk sizes.
+  other = b.disks[0];
+  other.virtual_size = UINT64_MAX;
+  EXPECT_TRUE(repo->catalog().ReadDiskSummary(b.id, 0, other).status().IsCorruption());
+  other = b.disks[0];
+  other.chunk_size = 1;
+  EXPECT_TRUE(repo->catalog().ReadDiskSummary(b.id, 0, other).status().IsCorruption());
+  // Without a stored summary (format 1), the same records fail before any allocation.
+  EXPECT_TRUE(repo->catalog().ReadDiskSummary(b.id + 1, 0, other).status().IsCorruption());
+}
+
+TEST_F(SummaryCatalogTest, UpgradeSkipsADamagedIndexInsteadOfBlockingEveryIngest) {
+  store::RepoConfig config;
+  config.chunk_size = 64 << 10;
+  auto kv = std::make_shared<MemKvEngine>();
+  auto repo = Repository::OpenInMemory(config, kv);
+  auto [good, good_index] = Commit(repo.get());
+  auto [bad, bad_index] = Commit(repo.get());
+  // Format 1: no summaries; and one index page of `bad` is garbage.
+  KvBatch batch;
+  for (uint64_t id : {good.id, bad.id}) batch.Delete(KvSpace::kCatalog, SummaryKeyOf(id));
+  std::string page_key;
+  for (int i = 7; i >= 0; --i) page_key.push_back(static_cast<char>((bad.id >> (8 * i)) & 0xff));
+  page_key.append(4 + 8, '\0');  // disk 0, page 0
+  batch.Put(KvSpace::kIndex, page_key, "not a page");
+  ASSERT_TRUE(kv->Write(batch, true).ok());
+
+  uint64_t skipped = 0;
+  ASSERT_TRUE(repo->catalog().AddMissingSummaries(&skipped).ok());
+  EXPECT_EQ(skipped, 1u);
+  std::string value;
+  EXPECT_TRUE(kv->Get(KvSpace::kCatalog, SummaryKeyOf(good.id), &value).ok());
+  EXPECT_TRUE(kv->Get(KvSpace::kCatalog, SummaryKeyOf(bad.id), &value).IsNotFound());
+  // The damaged disk still reports its damage to whoever reads it.
+  EXPECT_TRUE(repo->catalog().ReadDiskSummary(bad.id, 0, bad.disks[0]).status().IsCorruption());
 }
 
 // A repository written by format version 1 has no summaries. Readers compute them from
