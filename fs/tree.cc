@@ -10,14 +10,9 @@
 
 #include "base/names.h"
 #include "base/time_format.h"
-#include "fs/data_map.h"
-#include "fs/lazy.h"
+#include "fs/disk_views.h"
 #include "fs/manifest.h"
-#include "fs/qcow2_view.h"
-#include "fs/raw_view.h"
 #include "fs/region_map.h"
-#include "fs/slice_view.h"
-#include "fs/vhdx_view.h"
 #include "fs/vmdk_descriptor.h"
 
 namespace vmvault::fs {
@@ -98,6 +93,10 @@ class TreeBuilder {
   void Touch(uint64_t ino, int64_t mtime_us) {
     Node& n = Dir(ino);
     n.mtime_us = std::max(n.mtime_us, mtime_us);
+  }
+  // Seeds the identifiers of a disk's image views: per repository, backup and disk.
+  uint64_t DiskIdentity(const store::BackupRecord& b, uint32_t disk) const {
+    return XXH3_64bits_withSeed(&b.id, sizeof(b.id), repo_seed_ + disk);
   }
   void AddBackup(const store::VmRecord& vm, const store::BackupRecord& b, uint64_t backup_dir,
                  const std::optional<std::string>& parent_name);
@@ -187,17 +186,6 @@ void TreeBuilder::AddVm(const store::VmRecord& vm,
   }
 }
 
-namespace {
-
-// What a DataMap needs of a disk record (not its partitions or paths).
-store::DiskRecord DiskShape(const store::DiskRecord& d) {
-  store::DiskRecord shape;
-  shape.virtual_size = d.virtual_size;
-  shape.chunk_size = d.chunk_size;
-  return shape;
-}
-
-}  // namespace
 
 void TreeBuilder::AddBackup(const store::VmRecord& vm, const store::BackupRecord& b,
                             uint64_t backup_dir, const std::optional<std::string>& parent_name) {
@@ -213,41 +201,30 @@ void TreeBuilder::AddBackup(const store::VmRecord& vm, const store::BackupRecord
   in.backup = &b;
   in.parent_name = parent_name;
   std::unordered_set<std::string> disk_names;
-  std::vector<std::shared_ptr<const View>> raws;
+  std::vector<DiskViews> views;
   for (uint32_t i = 0; i < b.disks.size(); ++i) {
     const store::DiskRecord& d = b.disks[i];
     const std::string base = ValidateName(d.name, "disk").ok() ? d.name : SanitizeName(d.name);
     std::string disk = base;
     for (int n = 2; !disk_names.insert(disk).second; ++n) disk = base + "~" + std::to_string(n);
-    raws.push_back(std::make_shared<RawView>(pages_, b.id, i, d));
+    views.push_back(MakeDiskViews(catalog_, pages_, b, i, DiskIdentity(b, i)));
     tree_->logical_bytes_ += d.virtual_size;  // statfs counts each disk once
-    in.disk_files.push_back(add_file(disk + ".raw", raws.back()));
+    in.disk_files.push_back(add_file(disk + ".raw", views.back().raw));
     in.disk_views.push_back({in.disk_files.back()});
   }
   // The other views of each disk, after every raw file has its name.
   for (uint32_t i = 0; i < b.disks.size(); ++i) {
-    const store::DiskRecord& d = b.disks[i];
     const std::string& raw_file = in.disk_files[i];
     const std::string disk = raw_file.substr(0, raw_file.size() - 4);  // without ".raw"
     std::vector<std::string>& files = in.disk_views[i];
-    const uint64_t identity = XXH3_64bits_withSeed(&b.id, sizeof(b.id), repo_seed_ + i);
-    // The views below lay themselves out from the disk summary when first used; they
-    // share one DataMap per disk.
-    auto map = std::make_shared<Lazy<DataMap>>(
-        [catalog = catalog_, pages = pages_, id = b.id, i, record = DiskShape(d)] {
-          return DataMap::Load(*catalog, pages, id, i, record);
-        });
-    auto load_map = [map] { return map->GetShared(); };
-    files.push_back(add_file(disk + ".qcow2", std::make_shared<Qcow2View>(raws[i], load_map)));
-    files.push_back(
-        add_file(disk + ".vhdx", std::make_shared<VhdxView>(raws[i], load_map, identity)));
-    if (auto vmdk = VmdkDescriptor(raw_file, d.virtual_size, static_cast<uint32_t>(identity))) {
+    files.push_back(add_file(disk + ".qcow2", views[i].qcow2));
+    files.push_back(add_file(disk + ".vhdx", views[i].vhdx));
+    const auto cid = static_cast<uint32_t>(DiskIdentity(b, i));
+    if (auto vmdk = VmdkDescriptor(raw_file, b.disks[i].virtual_size, cid)) {
       files.push_back(add_file(disk + ".vmdk", MakeBytesView(std::move(*vmdk))));
     }
-    for (const Partition& p : d.partitions) {
-      if (p.offset > d.virtual_size || p.length > d.virtual_size - p.offset) continue;
-      files.push_back(add_file(fmt::format("{}.part{}.raw", disk, p.number),
-                               std::make_shared<SliceView>(raws[i], p.offset, p.length, load_map)));
+    for (const DiskViews::PartitionView& p : views[i].partitions) {
+      files.push_back(add_file(fmt::format("{}.part{}.raw", disk, p.partition.number), p.view));
     }
   }
   if (!b.config.empty()) {
