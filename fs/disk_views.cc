@@ -1,5 +1,7 @@
 #include "fs/disk_views.h"
 
+#include <xxhash.h>
+
 #include "fs/lazy.h"
 #include "fs/qcow2_view.h"
 #include "fs/raw_view.h"
@@ -7,6 +9,14 @@
 #include "fs/vhdx_view.h"
 
 namespace vmvault::fs {
+
+uint64_t RepoSeed(std::string_view repo_id) {
+  return XXH3_64bits(repo_id.data(), repo_id.size());
+}
+
+uint64_t DiskIdentity(uint64_t repo_seed, uint64_t backup_id, uint32_t disk) {
+  return XXH3_64bits_withSeed(&backup_id, sizeof(backup_id), repo_seed + disk);
+}
 
 DiskViews MakeDiskViews(const store::Catalog* catalog, IndexPageCache* pages,
                         const store::BackupRecord& b, uint32_t disk, uint64_t identity) {

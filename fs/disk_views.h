@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <string_view>
 #include <vector>
 
 #include "base/partition_table.h"
@@ -32,6 +33,12 @@ struct DiskViews {
   // The partitions recorded at ingest that lie on the disk, in number order.
   std::vector<PartitionView> partitions;
 };
+
+// The identity of a disk's image views (VHDX ids, VMDK CID): the same for the same
+// repository, backup and disk, in the mount and in a restore, and different across
+// repositories. `repo_seed` is RepoSeed(the repository's config id).
+uint64_t RepoSeed(std::string_view repo_id);
+uint64_t DiskIdentity(uint64_t repo_seed, uint64_t backup_id, uint32_t disk);
 
 // The views of disk `disk` (its position in b.disks). `identity` seeds the identifiers
 // the images carry (VHDX disk and file ids), so the same backup gives the same bytes.

@@ -94,10 +94,6 @@ class TreeBuilder {
     Node& n = Dir(ino);
     n.mtime_us = std::max(n.mtime_us, mtime_us);
   }
-  // Seeds the identifiers of a disk's image views: per repository, backup and disk.
-  uint64_t DiskIdentity(const store::BackupRecord& b, uint32_t disk) const {
-    return XXH3_64bits_withSeed(&b.id, sizeof(b.id), repo_seed_ + disk);
-  }
   void AddBackup(const store::VmRecord& vm, const store::BackupRecord& b, uint64_t backup_dir,
                  const std::optional<std::string>& parent_name);
 
@@ -207,7 +203,7 @@ void TreeBuilder::AddBackup(const store::VmRecord& vm, const store::BackupRecord
     const std::string base = ValidateName(d.name, "disk").ok() ? d.name : SanitizeName(d.name);
     std::string disk = base;
     for (int n = 2; !disk_names.insert(disk).second; ++n) disk = base + "~" + std::to_string(n);
-    views.push_back(MakeDiskViews(catalog_, pages_, b, i, DiskIdentity(b, i)));
+    views.push_back(MakeDiskViews(catalog_, pages_, b, i, DiskIdentity(repo_seed_, b.id, i)));
     tree_->logical_bytes_ += d.virtual_size;  // statfs counts each disk once
     in.disk_files.push_back(add_file(disk + ".raw", views.back().raw));
     in.disk_views.push_back({in.disk_files.back()});
@@ -219,7 +215,7 @@ void TreeBuilder::AddBackup(const store::VmRecord& vm, const store::BackupRecord
     std::vector<std::string>& files = in.disk_views[i];
     files.push_back(add_file(disk + ".qcow2", views[i].qcow2));
     files.push_back(add_file(disk + ".vhdx", views[i].vhdx));
-    const auto cid = static_cast<uint32_t>(DiskIdentity(b, i));
+    const auto cid = static_cast<uint32_t>(DiskIdentity(repo_seed_, b.id, i));
     if (auto vmdk = VmdkDescriptor(raw_file, b.disks[i].virtual_size, cid)) {
       files.push_back(add_file(disk + ".vmdk", MakeBytesView(std::move(*vmdk))));
     }
@@ -240,7 +236,7 @@ Result<std::shared_ptr<const Tree>> Tree::Build(const store::Catalog& catalog,
                                                 IndexPageCache* pages, int64_t built_us,
                                                 std::string_view repo_id) {
   VV_ASSIGN_OR_RETURN(std::vector<store::VmRecord> vms, catalog.ListVms());
-  TreeBuilder builder(&catalog, pages, built_us, XXH3_64bits(repo_id.data(), repo_id.size()));
+  TreeBuilder builder(&catalog, pages, built_us, RepoSeed(repo_id));
   for (const store::VmRecord& vm : vms) {
     Result<std::vector<store::BackupRecord>> backups = catalog.ListBackups(vm.name);
     if (!backups.ok()) {

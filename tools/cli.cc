@@ -8,7 +8,7 @@ namespace vmvault::tools {
 
 const std::vector<Command>& Commands() {
   static const std::vector<Command> commands = {InitCommand(), IngestCommand(), ListCommand(),
-                                                MountCommand()};
+                                                MountCommand(), RestoreCommand()};
   return commands;
 }
 

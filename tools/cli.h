@@ -39,6 +39,7 @@ Command InitCommand();
 Command IngestCommand();
 Command ListCommand();
 Command MountCommand();
+Command RestoreCommand();
 
 // The repository path: --repo, else VMVAULT_REPO, else /var/lib/vmvault for root and
 // $XDG_DATA_HOME/vmvault (~/.local/share/vmvault) for others.

@@ -1,0 +1,184 @@
+// vmvault restore, end to end: a backup written back as raw, qcow2, VHDX and VMDK files
+// (checked with qemu-img against the source), into a directory for a VM with several
+// disks, and onto a real loop device; and the inputs that must be refused without
+// touching anything.
+#include <sys/stat.h>
+
+#include <filesystem>
+
+#include <gtest/gtest.h>
+
+#include "harness.h"
+
+namespace vmvault::testing {
+namespace {
+
+constexpr int kExitBadInput = 5;
+
+// A loop device over a file, detached when destroyed.
+class LoopDevice {
+ public:
+  explicit LoopDevice(const std::string& file) {
+    RunResult r = RunCmd({"losetup", "-f", "--show", file});
+    if (r.exit_code == 0) device_ = r.out.substr(0, r.out.find('\n'));
+  }
+  ~LoopDevice() {
+    if (!device_.empty()) RunCmd({"losetup", "-d", device_});
+  }
+  const std::string& path() const { return device_; }
+
+ private:
+  std::string device_;
+};
+
+class RestoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!IsRoot()) GTEST_SKIP() << "needs root for loop devices";
+    repo_ = tmp_ / "repo";
+    ASSERT_EQ(RunCmd({VmvaultPath(), "init", "--repo", repo_, "--chunk-size", "64K"}).exit_code,
+              0);
+    source_ = MakeDisk("web.raw", "24M");
+    Ingest({"--file", source_, "--vm", "web"});
+  }
+
+  // A sparse disk: random data at 0, 5 and 17 MiB (so at least 18 MiB), and holes.
+  std::string MakeDisk(const std::string& name, const std::string& size) {
+    const std::string path = tmp_ / name;
+    EXPECT_EQ(Sh("truncate -s " + size + " " + path), 0);
+    for (const char* seek : {"0", "5", "17"}) {
+      EXPECT_EQ(Sh(std::string("head -c 700000 /dev/urandom | dd of=") + path +
+                   " bs=1M seek=" + seek + " conv=notrunc status=none"), 0);
+    }
+    return path;
+  }
+
+  void Ingest(const std::vector<std::string>& extra) {
+    std::vector<std::string> argv{VmvaultPath(), "ingest", "--repo", repo_};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    RunResult r = RunCmd(argv);
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+  }
+
+  RunResult Restore(const std::vector<std::string>& extra) {
+    std::vector<std::string> argv{VmvaultPath(), "restore", "--repo", repo_};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    return RunCmd(argv);
+  }
+
+  static uint64_t Blocks(const std::string& path) {
+    struct stat st {};
+    return ::stat(path.c_str(), &st) == 0 ? static_cast<uint64_t>(st.st_blocks) * 512 : 0;
+  }
+
+  TempDir tmp_;
+  std::string repo_;
+  std::string source_;
+};
+
+TEST_F(RestoreTest, EveryFormatHoldsTheBackedUpDisk) {
+  for (const std::string format : {"raw", "qcow2", "vhdx", "vmdk"}) {
+    SCOPED_TRACE(format);
+    const std::string out = tmp_ / ("out." + format);
+    RunResult r = Restore({"web", "--to", out, "--format", format});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_EQ(r.err, "") << "quiet when not on a terminal";
+    RunResult cmp = RunCmd({"qemu-img", "compare", "-f", "raw", "-F", format, source_, out});
+    EXPECT_EQ(cmp.exit_code, 0) << cmp.out << cmp.err;
+    if (format != "vmdk") {
+      RunResult check = RunCmd({"qemu-img", "check", "-f", format, out});
+      EXPECT_TRUE(format == "raw" || check.exit_code == 0) << check.out << check.err;
+    }
+    EXPECT_FALSE(std::filesystem::exists(out + ".vmvault-partial"));
+  }
+  // Written sparse: the 24 MiB raw file takes about its 2 MiB of data.
+  EXPECT_LT(Blocks(tmp_ / "out.raw"), 4u << 20);
+  EXPECT_TRUE(std::filesystem::exists(tmp_ / "out-flat.vmdk"));
+  EXPECT_NE(Slurp(tmp_ / "out.vmdk").find("\"out-flat.vmdk\""), std::string::npos);
+}
+
+TEST_F(RestoreTest, ChoosesBackupsByNameIdAndLatest) {
+  ASSERT_EQ(Sh("head -c 4096 /dev/urandom | dd of=" + source_ +
+               " bs=4096 seek=100 conv=notrunc status=none"), 0);
+  Ingest({"--file", source_, "--vm", "web"});
+  const nlohmann::json list = ListJson(repo_);
+  ASSERT_EQ(list[0]["backups"].size(), 2u);
+  const std::string first = list[0]["backups"][0]["name"];
+  const std::string first_path = list[0]["backups"][0]["path"];
+
+  ASSERT_EQ(Restore({"web", "--to", tmp_ / "latest.raw"}).exit_code, 0);
+  EXPECT_EQ(CompareFiles(tmp_ / "latest.raw", source_), "");
+  ASSERT_EQ(Restore({"web", first, "--to", tmp_ / "first.raw"}).exit_code, 0);
+  EXPECT_NE(CompareFiles(tmp_ / "first.raw", source_), "") << "the first backup predates the write";
+  ASSERT_EQ(Restore({"web", first_path, "--to", tmp_ / "by-path.raw"}).exit_code, 0);
+  EXPECT_EQ(CompareFiles(tmp_ / "by-path.raw", tmp_ / "first.raw"), "");
+  const std::string id = std::to_string(list[0]["backups"][0]["id"].get<uint64_t>());
+  ASSERT_EQ(Restore({"web", id, "--to", tmp_ / "by-id.raw"}).exit_code, 0);
+  EXPECT_EQ(CompareFiles(tmp_ / "by-id.raw", tmp_ / "first.raw"), "");
+}
+
+TEST_F(RestoreTest, SeveralDisksGoIntoADirectoryOrOneByName) {
+  const std::string data = MakeDisk("data.raw", "20M");
+  Ingest({"--file", source_, "--file", data, "--vm", "db"});
+  const std::string dir = tmp_ / "db-restore";
+  RunResult r = Restore({"db", "--to", dir, "--format", "qcow2"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(RunCmd({"qemu-img", "compare", "-F", "qcow2", source_, dir + "/web.qcow2"}).exit_code,
+            0);
+  EXPECT_EQ(RunCmd({"qemu-img", "compare", "-F", "qcow2", data, dir + "/data.qcow2"}).exit_code,
+            0);
+  ASSERT_EQ(Restore({"db", "--disk", "data", "--to", tmp_ / "only.raw"}).exit_code, 0);
+  EXPECT_EQ(CompareFiles(tmp_ / "only.raw", data), "");
+  RunResult none = Restore({"db", "--disk", "nope", "--to", tmp_ / "x.raw"});
+  EXPECT_EQ(none.exit_code, kExitBadInput);
+  EXPECT_NE(none.err.find("no disk 'nope'"), std::string::npos) << none.err;
+}
+
+TEST_F(RestoreTest, RefusesWhatWouldLoseDataOrCannotWork) {
+  const std::string out = tmp_ / "existing.raw";
+  ASSERT_EQ(Sh("echo precious > " + out), 0);
+  RunResult r = Restore({"web", "--to", out});
+  EXPECT_EQ(r.exit_code, kExitBadInput);
+  EXPECT_NE(r.err.find("--force"), std::string::npos) << r.err;
+  EXPECT_EQ(Slurp(out), "precious\n");
+  ASSERT_EQ(Restore({"web", "--to", out, "--force"}).exit_code, 0);
+  EXPECT_EQ(CompareFiles(out, source_), "");
+
+  EXPECT_EQ(Restore({"nope", "--to", tmp_ / "a"}).exit_code, kExitBadInput);
+  EXPECT_EQ(Restore({"web", "2001-01-01T000000Z", "--to", tmp_ / "a"}).exit_code, kExitBadInput);
+  EXPECT_EQ(Restore({"web", "--to", tmp_ / "a", "--format", "vdi"}).exit_code, kExitBadInput);
+  EXPECT_FALSE(std::filesystem::exists(tmp_ / "a"));
+  // A destination that cannot be written fails cleanly and leaves nothing behind.
+  RunResult bad = Restore({"web", "--to", "/proc/vmvault-restore.raw"});
+  EXPECT_NE(bad.exit_code, 0);
+  EXPECT_NE(bad.err, "");
+}
+
+TEST_F(RestoreTest, BlockDeviceGetsEveryByteHolesIncluded) {
+  // A device full of 0xff: the disk's holes must come out as zeros.
+  const std::string backing = tmp_ / "device.img";
+  ASSERT_EQ(Sh("head -c 25165824 /dev/zero | tr '\\0' '\\377' > " + backing), 0);
+  LoopDevice dev(backing);
+  ASSERT_FALSE(dev.path().empty());
+  RunResult no_force = Restore({"web", "--to", dev.path()});
+  EXPECT_EQ(no_force.exit_code, kExitBadInput);
+  EXPECT_NE(no_force.err.find("--force"), std::string::npos) << no_force.err;
+  EXPECT_EQ(Restore({"web", "--to", dev.path(), "--format", "qcow2", "--force"}).exit_code,
+            kExitBadInput);
+
+  RunResult r = Restore({"web", "--to", dev.path(), "--force"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(RunCmd({"cmp", "-n", "25165824", dev.path(), source_}).exit_code, 0);
+
+  // A device smaller than the disk is refused before anything is written.
+  const std::string small = tmp_ / "small.img";
+  ASSERT_EQ(Sh("truncate -s 8M " + small), 0);
+  LoopDevice small_dev(small);
+  ASSERT_FALSE(small_dev.path().empty());
+  RunResult too_small = Restore({"web", "--to", small_dev.path(), "--force"});
+  EXPECT_EQ(too_small.exit_code, kExitBadInput);
+  EXPECT_NE(too_small.err.find("holds"), std::string::npos) << too_small.err;
+}
+
+}  // namespace
+}  // namespace vmvault::testing
