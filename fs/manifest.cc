@@ -38,6 +38,7 @@ std::string BuildManifest(const ManifestInput& in) {
     disks.push_back(std::move(disk));
   }
   j["disks"] = std::move(disks);
+  j["verified"] = store::VerificationToJson(in.verification);
   return j.dump(2, ' ', false, json::error_handler_t::replace) + "\n";
 }
 

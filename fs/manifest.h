@@ -8,7 +8,8 @@
 //               "source_path", "allocated_bytes", "bytes_read", "data_chunks",
 //               "new_chunks", "new_bytes", "stored_bytes", "partitions", "files"
 //               (every view of the disk: raw, qcow2, vhdx, vmdk, partitions)}],
-//    "vm_origin", "vm_period"}
+//    "vm_origin", "vm_period", "verified" (null, or the last verify: "time", "ok",
+//    "sample_percent", "chunks", "problems")}
 //
 // Pure functions; thread-safe.
 #pragma once
@@ -28,6 +29,7 @@ struct ManifestInput {
   std::vector<std::string> disk_files;     // the raw view's file name, per disk
   std::vector<std::vector<std::string>> disk_views;  // every file of each disk
   std::string config_file;                 // "" when the backup has no configuration
+  std::optional<store::VerifyRecord> verification;  // the last `vmvault verify`
 };
 
 // The manifest as pretty-printed JSON with a trailing newline. Strings that are not

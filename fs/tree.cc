@@ -193,6 +193,7 @@ void TreeBuilder::AddBackup(const store::VmRecord& vm, const store::BackupRecord
     return Add(backup_dir, name, std::move(f)).name;
   };
   ManifestInput in;
+  if (auto v = catalog_->GetVerification(b.id); v.ok()) in.verification = *v;
   in.vm = &vm;
   in.backup = &b;
   in.parent_name = parent_name;

@@ -21,6 +21,7 @@ constexpr std::string_view kVmBackupPrefix = "vb/";
 constexpr std::string_view kNextIdKey = "meta/next_backup_id";
 constexpr std::string_view kGenerationKey = "meta/generation";
 constexpr std::string_view kSummaryPrefix = "ds/";
+constexpr std::string_view kVerifyPrefix = "vf/";
 constexpr int kRecordVersion = 1;
 
 std::string VmKey(std::string_view vm) { return std::string(kVmPrefix) + std::string(vm); }
@@ -88,6 +89,15 @@ nlohmann::json DiskRecordToJson(const DiskRecord& d) {
               {"new_stored_bytes", d.new_stored_bytes},
               {"stored_bytes", d.stored_bytes},
               {"partitions", std::move(partitions)}};
+}
+
+nlohmann::json VerificationToJson(const std::optional<VerifyRecord>& v) {
+  if (!v) return nullptr;
+  return json{{"time", FormatIsoTime(v->time_us)},
+              {"ok", v->ok},
+              {"sample_percent", v->sample_percent},
+              {"chunks", v->chunks},
+              {"problems", v->problems}};
 }
 
 DiskRecord DiskRecordFromJson(const nlohmann::json& j) {
@@ -304,28 +314,81 @@ Result<DiskSummary> Catalog::ComputeDiskSummary(uint64_t backup_id, uint32_t dis
   summary.group_slots = GroupSlots(record.chunk_size);
   const uint64_t pages = (summary.slots + kIndexPageSlots - 1) / kIndexPageSlots;
   // Only stored pages hold data: scan them, and count the rest as holes.
+  VV_RETURN_IF_ERROR(ForEachIndexPage(
+      backup_id, disk, record, [&](uint64_t page, const ChunkId* ids, size_t n) {
+        while (summary.pages() < page) AddSummaryPage(nullptr, 0, &summary);
+        AddSummaryPage(ids, n, &summary);
+        return true;
+      }));
+  while (summary.pages() < pages) AddSummaryPage(nullptr, 0, &summary);
+  return summary;
+}
+
+Result<std::optional<VerifyRecord>> Catalog::GetVerification(uint64_t backup_id) const {
+  std::string key(kVerifyPrefix);
+  PutBigEndian64(&key, backup_id);
+  std::string value;
+  Status s = kv_->Get(KvSpace::kCatalog, key, &value);
+  if (s.IsNotFound()) return std::optional<VerifyRecord>();
+  VV_RETURN_IF_ERROR(s);
+  try {
+    const json j = json::parse(value);
+    VerifyRecord r;
+    r.time_us = j.at("time_us").get<int64_t>();
+    r.ok = j.at("ok").get<bool>();
+    r.sample_percent = j.at("sample_percent").get<double>();
+    r.chunks = j.at("chunks").get<uint64_t>();
+    r.problems = j.at("problems").get<std::vector<std::string>>();
+    return std::optional<VerifyRecord>(std::move(r));
+  } catch (const std::exception& e) {
+    return Status::Corruption(
+        fmt::format("verification record of backup {} does not decode: {}", backup_id, e.what()));
+  }
+}
+
+Status Catalog::RecordVerification(uint64_t backup_id, const VerifyRecord& r) {
+  std::string key(kVerifyPrefix);
+  PutBigEndian64(&key, backup_id);
+  const json j{{"v", kRecordVersion},          {"time_us", r.time_us},
+               {"ok", r.ok},                   {"sample_percent", r.sample_percent},
+               {"chunks", r.chunks},           {"problems", r.problems}};
+  std::lock_guard<std::mutex> lock(commit_mu_);
+  VV_ASSIGN_OR_RETURN(const uint64_t generation, Generation());
+  std::string gen;
+  PutBigEndian64(&gen, generation + 1);
+  KvBatch batch;
+  batch.Put(KvSpace::kCatalog, key, j.dump(-1, ' ', false, json::error_handler_t::replace));
+  batch.Put(KvSpace::kCatalog, kGenerationKey, gen);
+  return kv_->Write(batch, /*sync=*/true);
+}
+
+Status Catalog::ForEachIndexPage(
+    uint64_t backup_id, uint32_t disk, const DiskRecord& record,
+    const std::function<bool(uint64_t page, const ChunkId* ids, size_t n)>& fn) const {
+  VV_RETURN_IF_ERROR(
+      CheckDiskShape(record, fmt::format("disk {} of backup {}", disk, backup_id)));
+  const uint64_t slots = SlotCount(record);
+  const uint64_t pages = (slots + kIndexPageSlots - 1) / kIndexPageSlots;
   const std::string prefix = IndexDiskPrefix(backup_id, disk);
-  std::vector<ChunkId> slots(kIndexPageSlots);
+  std::vector<ChunkId> ids(kIndexPageSlots);
   Status inner;
   VV_RETURN_IF_ERROR(kv_->Scan(KvSpace::kIndex, prefix, [&](std::string_view k,
                                                             std::string_view v) {
-    const uint64_t page = k.size() == prefix.size() + 8
-                              ? GetBigEndian64(k.data() + prefix.size())
-                              : pages;
-    if (page >= pages || v.size() % 16 != 0 || v.size() > kIndexPageSlots * 16) {
+    const uint64_t page =
+        k.size() == prefix.size() + 8 ? GetBigEndian64(k.data() + prefix.size()) : pages;
+    const uint64_t in_disk = page < pages ? std::min<uint64_t>(kIndexPageSlots,
+                                                               slots - page * kIndexPageSlots)
+                                          : 0;
+    if (page >= pages || v.size() % 16 != 0 || v.size() / 16 != in_disk) {
       inner = Status::Corruption(fmt::format(
-          "index of backup {} disk {} has a malformed page", backup_id, disk));
+          "index page {} of backup {} disk {} is malformed ({} bytes)", page, backup_id, disk,
+          v.size()));
       return false;
     }
-    while (summary.pages() < page) AddSummaryPage(nullptr, 0, &summary);
-    const size_t n = std::min<size_t>(v.size() / 16, summary.slots - page * kIndexPageSlots);
-    std::memcpy(slots.data(), v.data(), n * 16);
-    AddSummaryPage(slots.data(), n, &summary);
-    return true;
+    std::memcpy(ids.data(), v.data(), v.size());
+    return fn(page, ids.data(), static_cast<size_t>(in_disk));
   }));
-  VV_RETURN_IF_ERROR(inner);
-  while (summary.pages() < pages) AddSummaryPage(nullptr, 0, &summary);
-  return summary;
+  return inner;
 }
 
 Status Catalog::AddMissingSummaries(uint64_t* skipped) {

@@ -14,6 +14,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -88,6 +89,15 @@ struct VmRecord {
   std::string origin;  // where it came from: an image path, a libvirt URI + domain
 };
 
+// The result of the last `vmvault verify` of a backup.
+struct VerifyRecord {
+  int64_t time_us = 0;
+  bool ok = true;
+  double sample_percent = 100;  // of the backup's distinct chunks re-read and re-hashed
+  uint64_t chunks = 0;          // distinct chunks the backup references
+  std::vector<std::string> problems;  // one line each, naming the disk
+};
+
 class Catalog {
  public:
   // `kv` is not owned and must outlive the catalog.
@@ -111,10 +121,22 @@ class Catalog {
   // format version 2 have none stored; theirs is computed from the stored index pages.
   Result<DiskSummary> ReadDiskSummary(uint64_t backup_id, uint32_t disk,
                                       const DiskRecord& record) const;
+  // Calls fn(page, ids, n) for every stored index page of a disk, in page order, with
+  // the page's n slots (4096, fewer on the last page), until fn returns false. A page
+  // whose key or length does not fit the disk is Corruption.
+  Status ForEachIndexPage(
+      uint64_t backup_id, uint32_t disk, const DiskRecord& record,
+      const std::function<bool(uint64_t page, const ChunkId* ids, size_t n)>& fn) const;
+
   // Stores the summary of every disk that has none (the upgrade from format 1). Disks
   // whose record or index does not read are counted in *skipped (may be null) and left
   // as they are. Fails only when the catalog cannot be listed or written.
   Status AddMissingSummaries(uint64_t* skipped = nullptr);
+
+  // The last verification of a backup (nullopt: never verified), and recording one
+  // (which bumps the generation, so mounts show it in manifest.json).
+  Result<std::optional<VerifyRecord>> GetVerification(uint64_t backup_id) const;
+  Status RecordVerification(uint64_t backup_id, const VerifyRecord& record);
 
   // Commits a backup: assigns backup->id, moves backup->time_us to the next free second
   // when the VM already has a backup in that second, and writes the VM record, the

@@ -13,5 +13,7 @@ nlohmann::json DiskRecordToJson(const DiskRecord& d);
 // Throws nlohmann::json::exception when a field is missing or of the wrong type; the
 // catalog's decoder turns that into Corruption.
 DiskRecord DiskRecordFromJson(const nlohmann::json& j);
+// {"time", "ok", "sample_percent", "chunks", "problems"}, or null when never verified.
+nlohmann::json VerificationToJson(const std::optional<VerifyRecord>& v);
 
 }  // namespace vmvault::store

@@ -8,7 +8,8 @@ namespace vmvault::tools {
 
 const std::vector<Command>& Commands() {
   static const std::vector<Command> commands = {InitCommand(), IngestCommand(), ListCommand(),
-                                                MountCommand(), RestoreCommand()};
+                                                MountCommand(), RestoreCommand(),
+                                                VerifyCommand()};
   return commands;
 }
 
@@ -45,6 +46,7 @@ int ExitCodeFor(const Status& s) {
 
 #include <fmt/format.h>
 
+#include "base/time_format.h"
 #include "store/repository.h"
 
 namespace vmvault::tools {
@@ -56,6 +58,25 @@ Result<std::unique_ptr<store::Repository>> OpenRepo(const GlobalOptions& global,
     return Status::FailedPrecondition(repo.status().message());
   }
   return repo;
+}
+
+Result<int64_t> ParseSince(std::string_view text, int64_t now_us) {
+  if (auto t = ParseBackupTime(text)) return *t;
+  if (text.size() == 10) {
+    if (auto t = ParseBackupTime(std::string(text) + "T000000Z")) return *t;
+  }
+  if (text.size() >= 2) {
+    const char unit = text.back();
+    const int64_t per = unit == 'h' ? 3600 : unit == 'd' ? 86400 : unit == 'w' ? 7 * 86400 : 0;
+    int64_t n = 0;
+    const char* end = text.data() + text.size() - 1;
+    auto [ptr, ec] = std::from_chars(text.data(), end, n);
+    if (per != 0 && ec == std::errc() && ptr == end && n >= 0 && n < 100 * 365) {
+      return now_us - n * per * 1'000'000;
+    }
+  }
+  return Status::InvalidArgument(fmt::format(
+      "'{}' is not a time (try 2026-11-01, 2026-11-21T033000Z, 7d or 12h)", text));
 }
 
 Result<uint64_t> ParseSize(std::string_view text) {

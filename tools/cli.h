@@ -40,6 +40,7 @@ Command IngestCommand();
 Command ListCommand();
 Command MountCommand();
 Command RestoreCommand();
+Command VerifyCommand();
 
 // The repository path: --repo, else VMVAULT_REPO, else /var/lib/vmvault for root and
 // $XDG_DATA_HOME/vmvault (~/.local/share/vmvault) for others.
@@ -75,5 +76,8 @@ Result<std::unique_ptr<store::Repository>> OpenRepo(const GlobalOptions& global,
 
 // "4M", "256K", "65536" -> bytes. InvalidArgument on anything else.
 Result<uint64_t> ParseSize(std::string_view text);
+// A point in time for --since: "2026-11-01" (midnight UTC), "2026-11-21T033000Z", or an
+// age before `now_us`: "7d", "12h", "2w".
+Result<int64_t> ParseSince(std::string_view text, int64_t now_us);
 
 }  // namespace vmvault::tools

@@ -28,7 +28,8 @@ Totals Sum(const store::BackupRecord& b) {
   return t;
 }
 
-json BackupJson(const store::BackupRecord& b, const std::string& period) {
+json BackupJson(const store::BackupRecord& b, const std::string& period,
+               const std::optional<store::VerifyRecord>& verified) {
   json disks = json::array();
   for (const auto& d : b.disks) disks.push_back(store::DiskRecordToJson(d));
   const Totals t = Sum(b);
@@ -42,7 +43,8 @@ json BackupJson(const store::BackupRecord& b, const std::string& period) {
           {"logical_bytes", t.logical},
           {"allocated_bytes", t.allocated},
           {"new_stored_bytes", t.new_stored},
-          {"disks", std::move(disks)}};
+          {"disks", std::move(disks)},
+          {"verified", store::VerificationToJson(verified)}};
 }
 
 Status RunList(const GlobalOptions& global, const std::string& only_vm, bool as_json) {
@@ -62,12 +64,17 @@ Status RunList(const GlobalOptions& global, const std::string& only_vm, bool as_
                         backups.size() == 1 ? "" : "s");
     for (const auto& b : backups) {
       const std::string period = PeriodOf(b.time_us, vm.period);
-      jb.push_back(BackupJson(b, period));
+      VV_ASSIGN_OR_RETURN(std::optional<store::VerifyRecord> verified,
+                          repo->catalog().GetVerification(b.id));
+      jb.push_back(BackupJson(b, period, verified));
       const Totals t = Sum(b);
-      text += fmt::format("  {}/{}  {} disk{}  {} logical  {} allocated  {} new\n", period,
+      const std::string check =
+          !verified ? "" : verified->ok ? "  verified " + FormatIsoTime(verified->time_us).substr(0, 10)
+                                        : "  DAMAGED (see vmvault verify)";
+      text += fmt::format("  {}/{}  {} disk{}  {} logical  {} allocated  {} new{}\n", period,
                           b.name(), b.disks.size(), b.disks.size() == 1 ? "" : "s",
                           HumanBytes(t.logical), HumanBytes(t.allocated),
-                          HumanBytes(t.new_stored));
+                          HumanBytes(t.new_stored), check);
     }
     out.push_back({{"name", vm.name},
                    {"tier", vm.tier},

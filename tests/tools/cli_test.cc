@@ -40,7 +40,25 @@ TEST(CliTest, RepoPathHonoursTheEnvironment) {
 TEST(CliTest, EveryCommandIsInTheTable) {
   std::vector<std::string> names;
   for (const auto& c : Commands()) names.emplace_back(c.name);
-  EXPECT_EQ(names, (std::vector<std::string>{"init", "ingest", "list", "mount", "restore"}));
+  EXPECT_EQ(names, (std::vector<std::string>{"init", "ingest", "list", "mount", "restore", "verify"}));
+}
+
+}  // namespace
+}  // namespace vmvault::tools
+
+namespace vmvault::tools {
+namespace {
+
+TEST(CliTest, SinceTakesDatesBackupNamesAndAges) {
+  const int64_t now = int64_t{1795231800} * 1'000'000;  // 2026-11-21T03:30:00Z
+  EXPECT_EQ(*ParseSince("2026-11-21T033000Z", now), now);
+  EXPECT_EQ(*ParseSince("2026-11-21", now), now - (3 * 3600 + 1800) * int64_t{1'000'000});
+  EXPECT_EQ(*ParseSince("2d", now), now - 2 * 86400 * int64_t{1'000'000});
+  EXPECT_EQ(*ParseSince("12h", now), now - 12 * 3600 * int64_t{1'000'000});
+  EXPECT_EQ(*ParseSince("1w", now), now - 7 * 86400 * int64_t{1'000'000});
+  for (const char* bad : {"", "d", "-1d", "3x", "yesterday", "2026-13-01", "1000000d"}) {
+    EXPECT_EQ(ParseSince(bad, now).status().code(), StatusCode::kInvalidArgument) << bad;
+  }
 }
 
 }  // namespace
