@@ -77,6 +77,7 @@ Result<ExportStats> ExportView(const std::shared_ptr<const View>& view, const Vi
     }
     VV_ASSIGN_OR_RETURN(uint64_t hole, view->SeekHole(pos));
     hole = std::min(hole, size);
+    if (hole <= pos) return Status::Corruption("the view's SEEK_HOLE does not advance");
     while (pos < hole) {
       const uint64_t n = std::min(kPiece, hole - pos);
       if (warmed < pos + n + kReadAhead && warmed < hole) {

@@ -346,18 +346,21 @@ Result<std::optional<VerifyRecord>> Catalog::GetVerification(uint64_t backup_id)
   }
 }
 
-Status Catalog::RecordVerification(uint64_t backup_id, const VerifyRecord& r) {
-  std::string key(kVerifyPrefix);
-  PutBigEndian64(&key, backup_id);
-  const json j{{"v", kRecordVersion},          {"time_us", r.time_us},
-               {"ok", r.ok},                   {"sample_percent", r.sample_percent},
-               {"chunks", r.chunks},           {"problems", r.problems}};
+Status Catalog::RecordVerifications(
+    const std::vector<std::pair<uint64_t, VerifyRecord>>& records) {
+  KvBatch batch;
+  for (const auto& [backup_id, r] : records) {
+    std::string key(kVerifyPrefix);
+    PutBigEndian64(&key, backup_id);
+    const json j{{"v", kRecordVersion},    {"time_us", r.time_us},
+                 {"ok", r.ok},             {"sample_percent", r.sample_percent},
+                 {"chunks", r.chunks},     {"problems", r.problems}};
+    batch.Put(KvSpace::kCatalog, key, j.dump(-1, ' ', false, json::error_handler_t::replace));
+  }
   std::lock_guard<std::mutex> lock(commit_mu_);
   VV_ASSIGN_OR_RETURN(const uint64_t generation, Generation());
   std::string gen;
   PutBigEndian64(&gen, generation + 1);
-  KvBatch batch;
-  batch.Put(KvSpace::kCatalog, key, j.dump(-1, ' ', false, json::error_handler_t::replace));
   batch.Put(KvSpace::kCatalog, kGenerationKey, gen);
   return kv_->Write(batch, /*sync=*/true);
 }

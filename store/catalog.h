@@ -136,7 +136,11 @@ class Catalog {
   // The last verification of a backup (nullopt: never verified), and recording one
   // (which bumps the generation, so mounts show it in manifest.json).
   Result<std::optional<VerifyRecord>> GetVerification(uint64_t backup_id) const;
-  Status RecordVerification(uint64_t backup_id, const VerifyRecord& record);
+  Status RecordVerification(uint64_t backup_id, const VerifyRecord& record) {
+    return RecordVerifications({{backup_id, record}});
+  }
+  // Several at once: one synced write, one generation bump.
+  Status RecordVerifications(const std::vector<std::pair<uint64_t, VerifyRecord>>& records);
 
   // Commits a backup: assigns backup->id, moves backup->time_us to the next free second
   // when the VM already has a backup in that second, and writes the VM record, the

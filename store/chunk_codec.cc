@@ -1,5 +1,7 @@
 #include "store/chunk_codec.h"
 
+#include "store/catalog.h"  // kMaxChunkSize
+
 #include <zstd.h>
 
 #include <fmt/format.h>
@@ -46,6 +48,9 @@ Status ChunkDecoder::Decode(std::string_view value, std::string* out) {
     return Status::Corruption(fmt::format("chunk value of {} bytes is too short", value.size()));
   }
   const uint32_t plain_len = GetLittleEndian32(value.data() + 1);
+  if (plain_len > kMaxChunkSize) {  // a damaged header must not size an allocation
+    return Status::Corruption(fmt::format("chunk header claims {} bytes", plain_len));
+  }
   const std::string_view payload = value.substr(kChunkHeaderSize);
   switch (static_cast<ChunkCodec>(value[0])) {
     case ChunkCodec::kRaw:

@@ -112,7 +112,7 @@ Result<VerifyReport> Verify(const Repository& repo, const VerifyOptions& options
   std::uniform_real_distribution<double> coin(0, 100);
   std::mutex mu;
   std::unordered_map<ChunkId, std::string, IdHash> bad;  // GUARDED_BY(mu)
-  std::atomic<uint64_t> read{0}, bytes{0};
+  std::atomic<uint64_t> read{0}, bytes{0}, checked{0};
   {
     const size_t threads = options.threads != 0 ? options.threads : ThreadPool::HardwareThreads();
     ThreadPool pool(threads);
@@ -125,7 +125,9 @@ Result<VerifyReport> Verify(const Repository& repo, const VerifyOptions& options
       pool.Submit([&, batch = std::move(batch)] {
         std::string plain;
         for (const auto& [id, reread] : batch) {
+          checked.fetch_add(1);
           Status s;
+          try {
           if (reread) {
             s = repo.chunks().Read(id, &plain);
             if (s.ok()) {
@@ -139,6 +141,9 @@ Result<VerifyReport> Verify(const Repository& repo, const VerifyOptions& options
                 : meta->has_value() ? Status::OK()
                                     : Status::NotFound(fmt::format("chunk {} is missing", id.hex()));
           }
+          } catch (const std::exception& e) {  // e.g. bad_alloc: a problem, never a pass
+            s = Status::Corruption(fmt::format("chunk {}: {}", id.hex(), e.what()));
+          }
           if (!s.ok()) {
             std::lock_guard<std::mutex> lock(mu);
             bad.emplace(id, s.ToString());
@@ -147,6 +152,9 @@ Result<VerifyReport> Verify(const Repository& repo, const VerifyOptions& options
       });
     }
   }  // the pool finishes every batch
+  if (checked.load() != ids.size()) {
+    return Status::IOError(fmt::format("verify checked {} of {} chunks", checked.load(), ids.size()));
+  }
   report.chunks_read = read.load();
   report.bytes_read = bytes.load();
 

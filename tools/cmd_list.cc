@@ -64,13 +64,23 @@ Status RunList(const GlobalOptions& global, const std::string& only_vm, bool as_
                         backups.size() == 1 ? "" : "s");
     for (const auto& b : backups) {
       const std::string period = PeriodOf(b.time_us, vm.period);
-      VV_ASSIGN_OR_RETURN(std::optional<store::VerifyRecord> verified,
-                          repo->catalog().GetVerification(b.id));
+      // A verification record that does not read is shown as such, not fatal.
+      auto got = repo->catalog().GetVerification(b.id);
+      const std::optional<store::VerifyRecord> verified =
+          got.ok() ? *got : std::optional<store::VerifyRecord>();
       jb.push_back(BackupJson(b, period, verified));
       const Totals t = Sum(b);
-      const std::string check =
-          !verified ? "" : verified->ok ? "  verified " + FormatIsoTime(verified->time_us).substr(0, 10)
-                                        : "  DAMAGED (see vmvault verify)";
+      std::string check;
+      if (!got.ok()) {
+        check = "  verification unreadable";
+      } else if (verified && !verified->ok) {
+        check = "  DAMAGED (see vmvault verify)";
+      } else if (verified) {
+        check = "  verified " + FormatIsoTime(verified->time_us).substr(0, 10);
+        if (verified->sample_percent < 100) {
+          check += fmt::format(" ({:g}% sample)", verified->sample_percent);
+        }
+      }
       text += fmt::format("  {}/{}  {} disk{}  {} logical  {} allocated  {} new{}\n", period,
                           b.name(), b.disks.size(), b.disks.size() == 1 ? "" : "s",
                           HumanBytes(t.logical), HumanBytes(t.allocated),

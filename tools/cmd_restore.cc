@@ -1,11 +1,14 @@
 // vmvault restore: write the disks of a backup to files or a block device.
 #include <fcntl.h>
+#include <stdio.h>  // renameat2
+#include <stdlib.h>  // mkostemp
 #include <linux/fs.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <filesystem>
+#include <set>
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
@@ -64,21 +67,34 @@ bool IsBlockDevice(const std::string& path) {
   return ::stat(path.c_str(), &st) == 0 && S_ISBLK(st.st_mode);
 }
 
-// A file written under a temporary name and renamed into place when complete, so an
-// interrupted restore never leaves a file that looks whole. Removed unless committed.
+// A file written under a unique temporary name (mode 0600: disk images hold secrets)
+// and renamed into place when complete, so an interrupted restore never leaves a file
+// that looks whole. Removed unless committed. Without `force` the rename refuses to
+// replace anything, even a file that appeared meanwhile; with it, only regular files
+// are replaced.
 class PendingFile {
  public:
   static Result<PendingFile> Create(const std::string& path, bool force) {
-    std::error_code ec;
-    if (fsys::exists(path, ec) && !force) {
-      return Status::InvalidArgument(
-          fmt::format("{} exists (use --force to replace it)", Printable(path)));
+    struct stat st;
+    if (::lstat(path.c_str(), &st) == 0) {
+      if (!force) {
+        return Status::InvalidArgument(
+            fmt::format("{} exists (use --force to replace it)", Printable(path)));
+      }
+      if (!S_ISREG(st.st_mode)) {
+        return Status::InvalidArgument(
+            fmt::format("{} exists and is not a regular file: not replacing it", Printable(path)));
+      }
+    } else if (path.starts_with("/dev/")) {
+      return Status::InvalidArgument(fmt::format("there is no device {}", Printable(path)));
     }
     PendingFile f;
     f.path_ = path;
-    f.tmp_ = path + ".vmvault-partial";
-    f.fd_ = ::open(f.tmp_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (f.fd_ < 0) return Status::FromErrno(errno, "create " + f.tmp_);
+    f.force_ = force;
+    std::string tmpl = path + ".vmvault-partial-XXXXXX";
+    f.fd_ = ::mkostemp(tmpl.data(), O_CLOEXEC);
+    if (f.fd_ < 0) return Status::FromErrno(errno, "create a file beside " + path);
+    f.tmp_ = tmpl;
     return f;
   }
   PendingFile() = default;
@@ -87,6 +103,7 @@ class PendingFile {
     std::swap(path_, o.path_);
     std::swap(tmp_, o.tmp_);
     std::swap(fd_, o.fd_);
+    std::swap(force_, o.force_);
     return *this;
   }
   ~PendingFile() {
@@ -98,16 +115,22 @@ class PendingFile {
   int fd() const { return fd_; }
 
   Status Commit() {
-    if (::fchmod(fd_, 0644) != 0) return Status::FromErrno(errno, "chmod " + tmp_);
     const int fd = fd_;
     fd_ = -1;
     if (::close(fd) != 0) {
       ::unlink(tmp_.c_str());
       return Status::FromErrno(errno, "close " + tmp_);
     }
-    if (::rename(tmp_.c_str(), path_.c_str()) != 0) {
+    const int r = force_ ? ::rename(tmp_.c_str(), path_.c_str())
+                         : ::renameat2(AT_FDCWD, tmp_.c_str(), AT_FDCWD, path_.c_str(),
+                                       RENAME_NOREPLACE);
+    if (r != 0) {
       const int err = errno;
       ::unlink(tmp_.c_str());
+      if (err == EEXIST) {
+        return Status::InvalidArgument(
+            fmt::format("{} appeared during the restore; not replacing it", Printable(path_)));
+      }
       return Status::FromErrno(err, "rename " + tmp_);
     }
     return Status::OK();
@@ -116,7 +139,30 @@ class PendingFile {
  private:
   std::string path_, tmp_;
   int fd_ = -1;
+  bool force_ = false;
 };
+
+// NotFound unless every chunk disk `disk` of `b` names is stored: checked before a
+// device is touched, so a damaged backup does not half-overwrite it.
+Status CheckChunksPresent(const store::Repository& repo, const store::BackupRecord& b,
+                          uint32_t disk) {
+  Status missing;
+  VV_RETURN_IF_ERROR(repo.catalog().ForEachIndexPage(
+      b.id, disk, b.disks[disk], [&](uint64_t, const store::ChunkId* ids, size_t n) {
+        for (size_t i = 0; i < n && missing.ok(); ++i) {
+          if (ids[i].is_zero()) continue;
+          auto meta = repo.chunks().Lookup(ids[i]);
+          if (!meta.ok()) missing = meta.status();
+          else if (!meta->has_value()) {
+            missing = Status::Corruption(fmt::format(
+                "chunk {} is missing: the backup cannot be restored (see vmvault verify)",
+                ids[i].hex()));
+          }
+        }
+        return missing.ok();
+      }));
+  return missing;
+}
 
 struct Reader {
   explicit Reader(store::Repository& repo)
@@ -142,7 +188,8 @@ Status Export(const std::shared_ptr<const fs::View>& view, const fs::ViewReader&
   return stats.status();
 }
 
-Status RestoreToDevice(const fs::DiskViews& views, const fs::ViewReader& reader,
+Status RestoreToDevice(const store::Repository& repo, const store::BackupRecord& b,
+                       uint32_t disk, const fs::DiskViews& views, const fs::ViewReader& reader,
                        const RestoreOptions& o, bool progress) {
   if (o.format != "raw") {
     return Status::InvalidArgument("a block device can only receive the raw disk (--format raw)");
@@ -152,7 +199,9 @@ Status RestoreToDevice(const fs::DiskViews& views, const fs::ViewReader& reader,
         "restoring to {} overwrites the whole device: add --force if that is what you want",
         Printable(o.to)));
   }
-  // O_EXCL on a block device fails while it is mounted or otherwise in use.
+  VV_RETURN_IF_ERROR(CheckChunksPresent(repo, b, disk));
+  // O_EXCL on a block device fails while it is mounted or held by LVM, md or swap (not
+  // while a program merely has it open).
   const int fd = ::open(o.to.c_str(), O_WRONLY | O_EXCL | O_CLOEXEC);
   if (fd < 0) {
     const int err = errno;
@@ -163,13 +212,17 @@ Status RestoreToDevice(const fs::DiskViews& views, const fs::ViewReader& reader,
   }
   uint64_t device_size = 0;
   Status s;
-  if (::ioctl(fd, BLKGETSIZE64, &device_size) != 0) {
+  struct stat st;
+  if (::fstat(fd, &st) != 0 || !S_ISBLK(st.st_mode)) {
+    s = Status::InvalidArgument(fmt::format("{} is no longer a block device", Printable(o.to)));
+  } else if (::ioctl(fd, BLKGETSIZE64, &device_size) != 0) {
     s = Status::FromErrno(errno, "size of " + o.to);
   } else if (device_size < views.raw->size()) {
     s = Status::InvalidArgument(fmt::format("{} holds {} bytes, the disk needs {}",
                                             Printable(o.to), device_size, views.raw->size()));
   } else {
     s = Export(views.raw, reader, fd, /*device=*/true, o.to, progress);
+    if (!s.ok()) s = s.WithContext(fmt::format("{} is now partly overwritten", Printable(o.to)));
   }
   ::close(fd);
   return s;
@@ -194,10 +247,12 @@ Status RestoreToFile(const fs::DiskViews& views, const fs::ViewReader& reader,
     VV_ASSIGN_OR_RETURN(PendingFile desc, PendingFile::Create(path, o.force));
     VV_RETURN_IF_ERROR(Export(views.raw, reader, data.fd(), false, flat_name, progress));
     const std::string& text = *descriptor;
-    if (::write(desc.fd(), text.data(), text.size()) != static_cast<ssize_t>(text.size()) ||
-        ::fsync(desc.fd()) != 0) {
-      return Status::FromErrno(errno, "write " + path);
+    const ssize_t w = ::write(desc.fd(), text.data(), text.size());
+    if (w != static_cast<ssize_t>(text.size())) {
+      return w < 0 ? Status::FromErrno(errno, "write " + path)
+                   : Status::IOError("short write to " + path);
     }
+    if (::fsync(desc.fd()) != 0) return Status::FromErrno(errno, "flush " + path);
     VV_RETURN_IF_ERROR(data.Commit());
     return desc.Commit();
   }
@@ -242,13 +297,38 @@ Status RunRestore(const GlobalOptions& global, const RestoreOptions& o) {
   if (into_dir && !fsys::exists(o.to, ec) && !fsys::create_directories(o.to, ec)) {
     return Status::FromErrno(ec.value(), "create " + o.to);
   }
-  uint64_t bytes = 0;
+  // Every target first, named as the mount names the disks (unique, `~2` suffixes), so
+  // no disk's file can replace another's.
+  std::vector<std::string> targets;
+  std::set<std::string> names, paths;
   for (uint32_t i : disks) {
+    const std::string& raw_name = b.disks[i].name;
+    const std::string base =
+        ValidateName(raw_name, "disk").ok() ? raw_name : SanitizeName(raw_name);
+    std::string name = base;
+    for (int n = 2; !names.insert(name).second; ++n) name = base + "~" + std::to_string(n);
+    targets.push_back(into_dir ? (fsys::path(o.to) / (name + "." + o.format)).string() : o.to);
+    std::vector<std::string> written = {targets.back()};
+    if (o.format == "vmdk") {
+      const fsys::path p(targets.back());
+      written.push_back((p.parent_path() / (p.stem().string() + "-flat.vmdk")).string());
+    }
+    for (const std::string& w : written) {
+      if (!paths.insert(w).second) {
+        return Status::InvalidArgument(fmt::format(
+            "two disks of backup {} would both be written to {}: restore them one at a time "
+            "with --disk",
+            b.name(), Printable(w)));
+      }
+    }
+  }
+  uint64_t bytes = 0;
+  for (size_t k = 0; k < disks.size(); ++k) {
+    const uint32_t i = disks[k];
     const uint64_t identity = fs::DiskIdentity(repo_seed, b.id, i);
     const fs::DiskViews views = fs::MakeDiskViews(&repo->catalog(), &r.pages, b, i, identity);
-    const std::string name = SanitizeName(b.disks[i].name) + "." + o.format;
-    const std::string target = into_dir ? (fsys::path(o.to) / name).string() : o.to;
-    Status s = device ? RestoreToDevice(views, r.reader, o, progress)
+    const std::string& target = targets[k];
+    Status s = device ? RestoreToDevice(*repo, b, i, views, r.reader, o, progress)
                       : RestoreToFile(views, r.reader, o, target, static_cast<uint32_t>(identity),
                                       progress);
     VV_RETURN_IF_ERROR(s.WithContext(fmt::format("restoring disk {} of {} backup {}",

@@ -53,24 +53,31 @@ Status RunVerify(const GlobalOptions& global, const VerifyArgs& a) {
     bar.Finish();
   }
 
+  if (report.backups.empty()) {
+    return Status::NotFound("no backups match: nothing was verified");
+  }
   // Record each backup's result, so mounts and listings show when it was last checked.
+  // A sampled pass does not replace a recorded failure: it may simply have missed the
+  // damaged chunks.
   const int64_t done = SystemClock::Default().NowMicros();
-  Status recorded = Status::OK();
-  if (!report.backups.empty()) {
-    auto repo = OpenForRecording(global);
+  Status recorded = [&]() -> Status {
+    VV_ASSIGN_OR_RETURN(auto repo, OpenForRecording(global));
+    std::vector<std::pair<uint64_t, store::VerifyRecord>> records;
     for (const store::BackupVerdict& v : report.backups) {
-      if (!repo.ok()) break;
       store::VerifyRecord rec;
       rec.time_us = done;
       rec.ok = v.problems.empty();
       rec.sample_percent = a.sample;
       rec.chunks = v.chunks;
       rec.problems = v.problems;
-      recorded = (*repo)->catalog().RecordVerification(v.backup.id, rec);
-      if (!recorded.ok()) break;
+      if (rec.ok && a.sample < 100) {
+        auto before = repo->catalog().GetVerification(v.backup.id);
+        if (before.ok() && before->has_value() && !(*before)->ok) continue;
+      }
+      records.emplace_back(v.backup.id, std::move(rec));
     }
-    if (!repo.ok()) recorded = repo.status();
-  }
+    return repo->catalog().RecordVerifications(records);
+  }();
   if (!recorded.ok()) {
     spdlog::warn("the results could not be recorded in the repository: {}", recorded.ToString());
   }
@@ -115,8 +122,8 @@ Command VerifyCommand() {
             app.add_option("--since", a->since,
                            "Only backups since: 2026-11-01, 2026-11-21T033000Z, or 7d, 12h, 2w ago");
             app.add_option("--sample", a->sample,
-                           "Re-read this percentage of the chunks (default 100); every chunk's "
-                           "presence is checked anyway");
+                           "Re-read this percentage of the chunks (default 100); the others are "
+                           "checked in the chunk metadata only");
             app.add_flag("--json", a->json, "Print the report as JSON");
             return [&global, a]() -> Status { return RunVerify(global, *a); };
           }};

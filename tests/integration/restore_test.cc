@@ -89,9 +89,13 @@ TEST_F(RestoreTest, EveryFormatHoldsTheBackedUpDisk) {
       RunResult check = RunCmd({"qemu-img", "check", "-f", format, out});
       EXPECT_TRUE(format == "raw" || check.exit_code == 0) << check.out << check.err;
     }
-    EXPECT_FALSE(std::filesystem::exists(out + ".vmvault-partial"));
   }
-  // Written sparse: the 24 MiB raw file takes about its 2 MiB of data.
+  EXPECT_EQ(Sh("ls " + tmp_.path() + " | grep -q vmvault-partial"), 1) << "no temporary left";
+  // Private (disk images hold secrets), and written sparse: the 24 MiB raw file takes
+  // about its 2 MiB of data.
+  struct stat st {};
+  ASSERT_EQ(::stat((tmp_ / "out.qcow2").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
   EXPECT_LT(Blocks(tmp_ / "out.raw"), 4u << 20);
   EXPECT_TRUE(std::filesystem::exists(tmp_ / "out-flat.vmdk"));
   EXPECT_NE(Slurp(tmp_ / "out.vmdk").find("\"out-flat.vmdk\""), std::string::npos);
@@ -129,6 +133,12 @@ TEST_F(RestoreTest, SeveralDisksGoIntoADirectoryOrOneByName) {
             0);
   ASSERT_EQ(Restore({"db", "--disk", "data", "--to", tmp_ / "only.raw"}).exit_code, 0);
   EXPECT_EQ(CompareFiles(tmp_ / "only.raw", data), "");
+  // Disks whose names clash get the mount's `~2`, never each other's file.
+  Ingest({"--file", source_, "--file", source_, "--vm", "twins"});
+  const std::string twins = tmp_ / "twins";
+  ASSERT_EQ(Restore({"twins", "--to", twins}).exit_code, 0);
+  EXPECT_EQ(CompareFiles(twins + "/web.raw", source_), "");
+  EXPECT_EQ(CompareFiles(twins + "/web-2.raw", source_), "");
   RunResult none = Restore({"db", "--disk", "nope", "--to", tmp_ / "x.raw"});
   EXPECT_EQ(none.exit_code, kExitBadInput);
   EXPECT_NE(none.err.find("no disk 'nope'"), std::string::npos) << none.err;
@@ -148,6 +158,13 @@ TEST_F(RestoreTest, RefusesWhatWouldLoseDataOrCannotWork) {
   EXPECT_EQ(Restore({"web", "2001-01-01T000000Z", "--to", tmp_ / "a"}).exit_code, kExitBadInput);
   EXPECT_EQ(Restore({"web", "--to", tmp_ / "a", "--format", "vdi"}).exit_code, kExitBadInput);
   EXPECT_FALSE(std::filesystem::exists(tmp_ / "a"));
+  // --force replaces regular files only, and nothing is created under /dev.
+  RunResult devnull = Restore({"web", "--to", "/dev/null", "--force"});
+  EXPECT_EQ(devnull.exit_code, kExitBadInput) << devnull.err;
+  EXPECT_NE(devnull.err.find("not a regular file"), std::string::npos) << devnull.err;
+  EXPECT_EQ(Restore({"web", "--to", "/dev/vmvault-no-such-disk", "--force"}).exit_code,
+            kExitBadInput);
+  EXPECT_FALSE(std::filesystem::exists("/dev/vmvault-no-such-disk"));
   // A destination that cannot be written fails cleanly and leaves nothing behind.
   RunResult bad = Restore({"web", "--to", "/proc/vmvault-restore.raw"});
   EXPECT_NE(bad.exit_code, 0);
