@@ -17,15 +17,7 @@ class CatalogTest : public ::testing::Test {
  protected:
   CatalogTest() : kv_(std::make_shared<MemKvEngine>()), repo_(Repository::OpenInMemory({}, kv_)) {}
 
-  ChunkId Put(const std::string& plain) {
-    auto bytes = std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(plain.data()),
-                                          plain.size());
-    const ChunkId id = repo_->hasher().Hash(bytes);
-    std::string value;
-    ChunkEncoder(3).Encode(bytes, &value);
-    EXPECT_TRUE(repo_->chunks().Put(id, value).ok());
-    return id;
-  }
+  ChunkId Put(const std::string& plain) { return testing::PutChunk(repo_.get(), plain); }
 
   BackupRecord MakeBackup(const std::string& vm, int64_t t, uint64_t size) {
     BackupRecord b;

@@ -67,13 +67,7 @@ std::string SummaryKeyOf(uint64_t backup_id) {
 class SummaryCatalogTest : public ::testing::Test {
  protected:
   ChunkId Put(Repository* repo, const std::string& plain) {
-    auto bytes = std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(plain.data()),
-                                          plain.size());
-    const ChunkId id = repo->hasher().Hash(bytes);
-    std::string value;
-    ChunkEncoder(1).Encode(bytes, &value);
-    EXPECT_TRUE(repo->chunks().Put(id, value).ok());
-    return id;
+    return testing::PutChunk(repo, plain);
   }
 
   // A 3-page disk of 64 KiB chunks with data on pages 0 and 2 only.

@@ -10,7 +10,11 @@
 #include <random>
 #include <string>
 
+#include <gtest/gtest.h>
+
 #include "store/catalog.h"
+#include "store/chunk_codec.h"
+#include "store/repository.h"
 
 namespace vmvault::store::testing {
 
@@ -20,6 +24,17 @@ inline VmRecord Vm(std::string name) {
   VmRecord v;
   v.name = std::move(name);
   return v;
+}
+
+// Stores `plain` as a chunk of `repo` and returns its id.
+inline ChunkId PutChunk(Repository* repo, const std::string& plain) {
+  auto bytes =
+      std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(plain.data()), plain.size());
+  const ChunkId id = repo->hasher().Hash(bytes);
+  std::string value;
+  ChunkEncoder(1).Encode(bytes, &value);
+  EXPECT_TRUE(repo->chunks().Put(id, value).ok());
+  return id;
 }
 
 inline std::string RandomBytes(size_t n, uint32_t seed) {

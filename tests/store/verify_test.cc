@@ -18,15 +18,7 @@ class VerifyTest : public ::testing::Test {
     repo_ = Repository::OpenInMemory(config, kv_);
   }
 
-  ChunkId Put(const std::string& plain) {
-    auto bytes =
-        std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(plain.data()), plain.size());
-    const ChunkId id = repo_->hasher().Hash(bytes);
-    std::string value;
-    ChunkEncoder(1).Encode(bytes, &value);
-    EXPECT_TRUE(repo_->chunks().Put(id, value).ok());
-    return id;
-  }
+  ChunkId Put(const std::string& plain) { return testing::PutChunk(repo_.get(), plain); }
 
   // A one-disk backup of `vm` whose slots hold `ids` (zero ids are holes).
   BackupRecord Commit(const std::string& vm, int64_t t, const std::vector<ChunkId>& ids) {
