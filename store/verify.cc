@@ -7,7 +7,6 @@
 #include <mutex>
 #include <random>
 #include <unordered_map>
-#include <unordered_set>
 
 #include "base/thread_pool.h"
 
@@ -21,12 +20,14 @@ struct IdHash {
     return static_cast<size_t>(h);
   }
 };
-using IdSet = std::unordered_set<ChunkId, IdHash>;
+// Each distinct chunk, with the most bytes any slot naming it needs.
+using NeedMap = std::unordered_map<ChunkId, uint32_t, IdHash>;
 
 // Calls fn(disk, ids, n) for every stored index page of every disk of `b`; an index
 // that does not read is a problem of that disk.
 void ScanBackup(const Catalog& catalog, BackupVerdict* v,
-                const std::function<void(uint32_t disk, const ChunkId*, size_t)>& fn) {
+                const std::function<void(uint32_t disk, uint64_t page, const ChunkId*,
+                                         size_t)>& fn) {
   const BackupRecord& b = v->backup;
   for (uint32_t d = 0; d < b.disks.size(); ++d) {
     const DiskRecord& rec = b.disks[d];
@@ -38,7 +39,7 @@ void ScanBackup(const Catalog& catalog, BackupVerdict* v,
       s = catalog.ForEachIndexPage(b.id, d, rec, [&](uint64_t page, const ChunkId* ids, size_t n) {
         while (seen.pages() < page) AddSummaryPage(nullptr, 0, &seen);
         AddSummaryPage(ids, n, &seen);
-        fn(d, ids, n);
+        fn(d, page, ids, n);
         return true;
       });
     }
@@ -88,65 +89,101 @@ Result<VerifyReport> Verify(const Repository& repo, const VerifyOptions& options
     }
   }
 
-  // Pass 1: every index, and the distinct chunks they name.
-  IdSet all;
+  // Pass 1: every index, and the distinct chunks they name with the length each needs
+  // (a full slot needs a whole chunk; the last slot of a disk may need less).
+  NeedMap all;
   for (BackupVerdict& v : report.backups) {
-    IdSet mine;
-    ScanBackup(catalog, &v, [&](uint32_t, const ChunkId* ids, size_t n) {
+    NeedMap mine;
+    ScanBackup(catalog, &v, [&](uint32_t disk, uint64_t page, const ChunkId* ids, size_t n) {
+      const DiskRecord& d = v.backup.disks[disk];
       for (size_t i = 0; i < n; ++i) {
-        if (!ids[i].is_zero()) mine.insert(ids[i]);
+        if (ids[i].is_zero()) continue;
+        const uint64_t start = (page * kIndexPageSlots + i) * d.chunk_size;
+        const auto len = static_cast<uint32_t>(std::min<uint64_t>(d.chunk_size, d.virtual_size - start));
+        uint32_t& need = mine[ids[i]];
+        need = std::max(need, len);
       }
     });
     v.chunks = mine.size();
-    all.merge(mine);
+    for (const auto& [id, need] : mine) {
+      uint32_t& n = all[id];
+      n = std::max(n, need);
+    }
   }
   report.distinct_chunks = all.size();
 
-  // Pass 2: each distinct chunk exists; a sample (or all) is re-read and re-hashed.
-  std::vector<ChunkId> ids(all.begin(), all.end());
+  // Pass 2: each distinct chunk exists and is long enough; a sample (or all) is re-read
+  // and re-hashed.
+  std::vector<std::pair<ChunkId, uint32_t>> ids(all.begin(), all.end());
   all.clear();
-  std::sort(ids.begin(), ids.end(), [](const ChunkId& a, const ChunkId& b) {
-    return a.bytes < b.bytes;  // key order: sequential reads of the chunk space
+  std::sort(ids.begin(), ids.end(), [](const auto& a, const auto& b) {
+    return a.first.bytes < b.first.bytes;  // key order: sequential reads of the chunks
   });
   std::mt19937_64 rng(options.seed != 0 ? options.seed : std::random_device{}());
   std::uniform_real_distribution<double> coin(0, 100);
   std::mutex mu;
-  std::unordered_map<ChunkId, std::string, IdHash> bad;  // GUARDED_BY(mu)
+  // A bad chunk: why, and how many of its bytes are good (0 when it cannot be read; a
+  // short chunk still serves slots that need no more than it holds).
+  struct Bad {
+    std::string why;
+    uint64_t usable = 0;
+  };
+  std::unordered_map<ChunkId, Bad, IdHash> bad;  // GUARDED_BY(mu)
   std::atomic<uint64_t> read{0}, bytes{0}, checked{0};
   {
     const size_t threads = options.threads != 0 ? options.threads : ThreadPool::HardwareThreads();
     ThreadPool pool(threads);
     constexpr size_t kBatch = 64;
     for (size_t first = 0; first < ids.size(); first += kBatch) {
-      std::vector<std::pair<ChunkId, bool>> batch;  // (id, re-read it)
+      struct Item {
+        ChunkId id;
+        uint32_t need;
+        bool reread;
+      };
+      std::vector<Item> batch;
       for (size_t i = first; i < std::min(ids.size(), first + kBatch); ++i) {
-        batch.emplace_back(ids[i], options.sample_percent >= 100 || coin(rng) < options.sample_percent);
+        batch.push_back({ids[i].first, ids[i].second,
+                         options.sample_percent >= 100 || coin(rng) < options.sample_percent});
       }
       pool.Submit([&, batch = std::move(batch)] {
         std::string plain;
-        for (const auto& [id, reread] : batch) {
+        for (const Item& item : batch) {
           checked.fetch_add(1);
+          const ChunkId& id = item.id;
           Status s;
+          uint64_t length = 0;
           try {
-          if (reread) {
-            s = repo.chunks().Read(id, &plain);
-            if (s.ok()) {
-              read.fetch_add(1);
-              bytes.fetch_add(plain.size());
-              if (options.progress != nullptr) options.progress->Add(plain.size());
+            if (item.reread) {
+              s = repo.chunks().Read(id, &plain);
+              length = plain.size();
+              if (s.ok()) {
+                read.fetch_add(1);
+                bytes.fetch_add(plain.size());
+                if (options.progress != nullptr) options.progress->Add(plain.size());
+              }
+            } else {
+              auto meta = repo.chunks().Lookup(id);
+              if (!meta.ok()) {
+                s = meta.status();
+              } else if (!meta->has_value()) {
+                s = Status::NotFound(fmt::format("chunk {} is missing", id.hex()));
+              } else {
+                length = (*meta)->plain_len;
+              }
             }
-          } else {
-            auto meta = repo.chunks().Lookup(id);
-            s = !meta.ok() ? meta.status()
-                : meta->has_value() ? Status::OK()
-                                    : Status::NotFound(fmt::format("chunk {} is missing", id.hex()));
-          }
+            if (s.ok() && length < item.need) {
+              s = Status::Corruption(fmt::format("chunk {} holds {} bytes, a slot needs {}",
+                                                 id.hex(), length, item.need));
+            } else if (!s.ok()) {
+              length = 0;
+            }
           } catch (const std::exception& e) {  // e.g. bad_alloc: a problem, never a pass
             s = Status::Corruption(fmt::format("chunk {}: {}", id.hex(), e.what()));
+            length = 0;
           }
           if (!s.ok()) {
             std::lock_guard<std::mutex> lock(mu);
-            bad.emplace(id, s.ToString());
+            bad.emplace(id, Bad{s.ToString(), length});
           }
         }
       });
@@ -163,13 +200,19 @@ Result<VerifyReport> Verify(const Repository& repo, const VerifyOptions& options
     for (BackupVerdict& v : report.backups) {
       std::map<uint32_t, std::pair<uint64_t, std::string>> per_disk;  // count, first error
       BackupVerdict scratch{v.backup, 0, {}};
-      ScanBackup(catalog, &scratch, [&](uint32_t disk, const ChunkId* ids, size_t n) {
+      ScanBackup(catalog, &scratch, [&](uint32_t disk, uint64_t page, const ChunkId* ids,
+                                        size_t n) {
+        const DiskRecord& d = v.backup.disks[disk];
         for (size_t i = 0; i < n; ++i) {
           if (ids[i].is_zero()) continue;
           auto it = bad.find(ids[i]);
           if (it == bad.end()) continue;
+          const uint64_t start = (page * kIndexPageSlots + i) * d.chunk_size;
+          if (std::min<uint64_t>(d.chunk_size, d.virtual_size - start) <= it->second.usable) {
+            continue;  // a short chunk that holds all this slot needs
+          }
           auto& [count, first] = per_disk[disk];
-          if (count++ == 0) first = it->second;
+          if (count++ == 0) first = it->second.why;
         }
       });
       for (const auto& [disk, entry] : per_disk) {

@@ -20,15 +20,17 @@ class VerifyTest : public ::testing::Test {
 
   ChunkId Put(const std::string& plain) { return testing::PutChunk(repo_.get(), plain); }
 
-  // A one-disk backup of `vm` whose slots hold `ids` (zero ids are holes).
-  BackupRecord Commit(const std::string& vm, int64_t t, const std::vector<ChunkId>& ids) {
+  // A one-disk backup of `vm` whose slots hold `ids` (zero ids are holes); the last slot
+  // is `tail` bytes short.
+  BackupRecord Commit(const std::string& vm, int64_t t, const std::vector<ChunkId>& ids,
+                      uint64_t tail = 0) {
     BackupRecord b;
     b.vm = vm;
     b.time_us = t;
     DiskRecord d;
     d.name = "vda";
     d.chunk_size = kCs;
-    d.virtual_size = ids.size() * kCs;
+    d.virtual_size = ids.size() * kCs - tail;
     for (const ChunkId& id : ids) d.data_chunks += id.is_zero() ? 0 : 1;
     b.disks.push_back(d);
     EXPECT_TRUE(repo_->catalog().CommitBackup(testing::Vm(vm), &b, {ids}).ok());
@@ -43,7 +45,7 @@ constexpr int64_t kT0 = 1'795'231'800'000'000;
 
 TEST_F(VerifyTest, CleanRepositoryReadsEveryDistinctChunkOnce) {
   const ChunkId a = Put(testing::RandomBytes(kCs, 1)), b = Put(testing::RandomBytes(kCs, 2)),
-                c = Put(testing::TextBytes(1000, 3));
+                c = Put(testing::TextBytes(kCs, 3));
   Commit("web", kT0, {a, b, ChunkId(), a});
   Commit("web", kT0 + 86'400'000'000, {a, c});
   Commit("db", kT0, {c});
@@ -53,7 +55,7 @@ TEST_F(VerifyTest, CleanRepositoryReadsEveryDistinctChunkOnce) {
   EXPECT_EQ(report->backups.size(), 3u);
   EXPECT_EQ(report->distinct_chunks, 3u);
   EXPECT_EQ(report->chunks_read, 3u);
-  EXPECT_EQ(report->bytes_read, 2 * kCs + 1000u);
+  EXPECT_EQ(report->bytes_read, 3 * kCs);
   EXPECT_EQ(report->backups[0].backup.vm, "db");
   EXPECT_EQ(report->backups[1].chunks, 2u);
 
@@ -125,6 +127,25 @@ TEST_F(VerifyTest, IndexThatContradictsItsRecordOrSummaryIsAProblem) {
   ASSERT_EQ(p.size(), 2u);
   EXPECT_NE(p[0].find("0 data chunks, the record says 1"), std::string::npos) << p[0];
   EXPECT_NE(p[1].find("summary does not match"), std::string::npos) << p[1];
+}
+
+TEST_F(VerifyTest, ChunkShorterThanASlotNeedsIsAProblem) {
+  const ChunkId full = Put(testing::RandomBytes(kCs, 1));
+  const ChunkId short_one = Put(testing::RandomBytes(1000, 2));
+  Commit("ok", kT0, {full, short_one}, kCs - 1000);  // the short chunk ends the disk: fine
+  Commit("bad", kT0, {short_one, full});             // a full slot names it: not restorable
+  for (double sample : {100.0, 0.0001}) {
+    SCOPED_TRACE(sample);
+    auto report = Verify(*repo_, {.sample_percent = sample, .seed = 3});
+    ASSERT_TRUE(report.ok());
+    ASSERT_EQ(report->backups.size(), 2u);
+    EXPECT_EQ(report->backups[0].backup.vm, "bad");
+    ASSERT_EQ(report->backups[0].problems.size(), 1u);
+    EXPECT_NE(report->backups[0].problems[0].find("holds 1000 bytes, a slot needs 65536"),
+              std::string::npos)
+        << report->backups[0].problems[0];
+    EXPECT_TRUE(report->backups[1].problems.empty()) << report->backups[1].problems[0];
+  }
 }
 
 TEST_F(VerifyTest, ResultsAreRecordedPerBackup) {
