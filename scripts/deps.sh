@@ -7,11 +7,15 @@ packages=(
   cmake ninja-build pkg-config g++ ccache libgtest-dev libgmock-dev libbenchmark-dev
   # libraries
   libfuse3-dev librocksdb-dev libzstd-dev libxxhash-dev libvirt-dev libboost-dev
-  libboost-filesystem-dev libnbd-dev libcli11-dev nlohmann-json3-dev libfmt-dev libspdlog-dev
+  libboost-filesystem-dev libnbd-dev libcli11-dev nlohmann-json3-dev libfmt-dev libspdlog-dev libpugixml-dev
   # programs vmvault runs, and the tests use
   fuse3 qemu-utils e2fsprogs fdisk util-linux
   # the integration tests boot a VM from a backup (TCG; SeaBIOS comes as a dependency)
   qemu-system-x86
+  # libvirt domains: the integration tests run a real libvirtd with a TCG domain
+  libvirt-daemon-system libvirt-clients libvirt-daemon-driver-qemu
+  # --lvm snapshots (the tests need only the programs; this kernel has no device-mapper)
+  lvm2
 )
 
 missing=()
