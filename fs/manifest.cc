@@ -27,6 +27,9 @@ std::string BuildManifest(const ManifestInput& in) {
   j["duration_seconds"] = static_cast<double>(b.duration_us) / 1e6;
   j["config_kind"] = b.config_kind;
   j["config_file"] = in.config_file.empty() ? json(nullptr) : json(in.config_file);
+  j["checkpoint"] = b.checkpoint.empty() ? json(nullptr) : json(b.checkpoint);
+  j["fs_frozen"] = b.fs_frozen;
+  j["pause_seconds"] = static_cast<double>(b.pause_us) / 1e6;
   j["vm_origin"] = vm.origin;
   j["vm_period"] = std::string(PeriodName(vm.period));
   json disks = json::array();

@@ -1,7 +1,5 @@
 #include "ingest/file_ingest.h"
 
-#include <unistd.h>
-
 #include <filesystem>
 #include <set>
 
@@ -12,7 +10,7 @@
 #include "base/partition_table.h"
 #include "base/progress.h"
 #include "base/thread_pool.h"
-#include "ingest/pipeline.h"
+#include "ingest/backup_builder.h"
 #include "ingest/qemu_img.h"
 
 namespace vmvault::ingest {
@@ -24,12 +22,6 @@ struct ProbedFile {
   std::vector<Extent> extents;
   uint64_t allocated = 0;  // bytes in data extents
 };
-
-std::string HostName() {
-  char buf[256] = {};
-  if (::gethostname(buf, sizeof buf - 1) != 0) return {};
-  return buf;
-}
 
 std::string FileStem(const std::string& path) {
   return std::filesystem::path(path).stem().string();
@@ -48,51 +40,6 @@ Result<ProbedFile> ProbeFile(CommandRunner& runner, const std::string& path,
                 f.info.virtual_size, f.allocated,
                 f.info.backing_file.empty() ? "" : ", backing file " + f.info.backing_file);
   return f;
-}
-
-// Reads one probed file into the repository.
-Result<store::DiskIndex> IngestOneDisk(store::Repository& repo, const ProbedFile& file,
-                                       const std::string& name, size_t threads, bool progress,
-                                       ImageSourceOpener& opener, store::DiskRecord* rec) {
-  VV_ASSIGN_OR_RETURN(std::unique_ptr<ImageSource> source,
-                      opener.Open(file.info, static_cast<int>(threads)));
-  Progress bar(name, file.allocated, progress && Progress::StderrIsTerminal());
-  PipelineOptions popts;
-  popts.chunk_size = repo.config().chunk_size;
-  popts.zstd_level = repo.config().zstd_level;
-  popts.threads = threads;
-  popts.progress = &bar;
-  auto ingested = IngestDisk([&source] { return source->OpenReader(); }, file.info.virtual_size,
-                             file.extents, repo.hasher(), repo.chunks(), popts);
-  bar.Finish();
-  if (!ingested.ok()) {
-    return ingested.status().WithContext(fmt::format("ingesting '{}'", Printable(file.info.path)));
-  }
-  rec->name = name;
-  rec->virtual_size = file.info.virtual_size;
-  rec->chunk_size = repo.config().chunk_size;
-  rec->source_format = file.info.format;
-  rec->source_path = file.info.path;
-  rec->allocated_bytes = file.allocated;
-  const DiskStats& st = ingested->stats;
-  rec->bytes_read = st.bytes_read;
-  rec->data_chunks = st.data_chunks;
-  rec->new_chunks = st.new_chunks;
-  rec->new_stored_bytes = st.new_stored_bytes;
-  rec->stored_bytes = st.stored_bytes;
-  // The partition table, so the mount can show each partition as its own file. The
-  // disk is stored by now: failing to read the table costs the partition files only.
-  auto reader = source->OpenReader();
-  auto partitions = reader.ok() ? ReadPartitions(**reader)
-                                : Result<std::vector<Partition>>(reader.status());
-  if (partitions.ok()) {
-    rec->partitions = std::move(partitions).value();
-  } else {
-    spdlog::warn("cannot read the partition table of '{}' (the backup will have no partition "
-                 "files): {}",
-                 Printable(file.info.path), partitions.status().ToString());
-  }
-  return std::move(ingested->index);
 }
 
 }  // namespace
@@ -122,20 +69,14 @@ std::vector<std::string> DiskNamesForFiles(const std::vector<std::string>& files
 Result<store::BackupRecord> IngestImageFiles(store::Repository& repo, const FileIngestOptions& opts,
                                              CommandRunner& runner, const Clock& clock,
                                              ImageSourceOpener& opener) {
-  const int64_t start_us = clock.NowMicros();
   if (opts.files.empty()) return Status::InvalidArgument("no image file given (--file PATH)");
   if (!opts.formats.empty() && opts.formats.size() != opts.files.size()) {
     return Status::InvalidArgument(
         fmt::format("{} formats given for {} files", opts.formats.size(), opts.files.size()));
   }
   if (opts.tier) VV_RETURN_IF_ERROR(ValidateTier(*opts.tier));
-  std::string vm_name;
-  if (opts.vm) {
-    VV_RETURN_IF_ERROR(ValidateName(*opts.vm, "VM name"));
-    vm_name = *opts.vm;
-  } else {
-    vm_name = SanitizeName(FileStem(opts.files.front()));
-  }
+  VV_ASSIGN_OR_RETURN(const std::string vm_name,
+                      ChooseVmName(opts.vm, FileStem(opts.files.front())));
 
   // Probe everything before reading anything.
   std::vector<ProbedFile> files;
@@ -145,61 +86,25 @@ Result<store::BackupRecord> IngestImageFiles(store::Repository& repo, const File
     files.push_back(std::move(f));
   }
 
-  store::VmRecord vm;
-  auto existing = repo.catalog().GetVm(vm_name);
-  if (existing.ok()) {
-    vm = std::move(existing).value();
-  } else if (existing.status().IsNotFound()) {
-    vm.name = vm_name;
-    vm.created_us = start_us;
-    vm.origin = files.front().info.path;
-  } else {
-    return existing.status();
-  }
-  if (opts.tier) vm.tier = *opts.tier;
-  VV_RETURN_IF_ERROR(ValidateTier(vm.tier));
-
-  store::BackupRecord backup;
-  backup.vm = vm_name;
-  backup.time_us = start_us;
-  backup.tier = vm.tier;
-  backup.method = "offline";
-  backup.host = HostName();
-  auto previous = repo.catalog().ListBackups(vm_name);
-  if (previous.ok()) {
-    if (!previous->empty()) backup.parent_id = previous->back().id;
-  } else if (!previous.status().IsNotFound()) {
-    return previous.status();
-  }
-
   const size_t threads = opts.threads != 0 ? opts.threads : ThreadPool::HardwareThreads();
+  VV_ASSIGN_OR_RETURN(auto builder,
+                      BackupBuilder::Start(repo, vm_name, opts.tier, files.front().info.path,
+                                           clock, {threads, opts.progress}));
+  VV_RETURN_IF_ERROR(ValidateTier(builder->record().tier));
   const std::vector<std::string> names = DiskNamesForFiles(opts.files);
-  std::vector<store::DiskIndex> indexes;
   for (size_t i = 0; i < files.size(); ++i) {
-    store::DiskRecord rec;
-    VV_ASSIGN_OR_RETURN(store::DiskIndex index, IngestOneDisk(repo, files[i], names[i], threads,
-                                                              opts.progress, opener, &rec));
-    backup.disks.push_back(std::move(rec));
-    indexes.push_back(std::move(index));
+    VV_ASSIGN_OR_RETURN(std::unique_ptr<ImageSource> source,
+                        opener.Open(files[i].info, static_cast<int>(threads)));
+    DiskSource disk;
+    disk.name = names[i];
+    disk.path = files[i].info.path;
+    disk.format = files[i].info.format;
+    disk.size = files[i].info.virtual_size;
+    disk.extents = files[i].extents;
+    disk.source = source.get();
+    VV_RETURN_IF_ERROR(builder->AddDisk(disk));
   }
-  backup.duration_us = clock.NowMicros() - start_us;
-  VV_RETURN_IF_ERROR(repo.catalog().CommitBackup(vm, &backup, indexes));
-
-  uint64_t logical = 0, allocated = 0, read = 0, new_stored = 0;
-  for (const store::DiskRecord& d : backup.disks) {
-    logical += d.virtual_size;
-    allocated += d.allocated_bytes;
-    read += d.bytes_read;
-    new_stored += d.new_stored_bytes;
-  }
-  const double secs = std::max<double>(backup.duration_us, 1) / 1e6;
-  spdlog::info(
-      "backed up {} as {} ({} disk{}): {} logical, {} allocated, {} read, {} newly stored, "
-      "in {:.1f} s ({:.0f} MB/s)",
-      vm_name, backup.name(), backup.disks.size(), backup.disks.size() == 1 ? "" : "s",
-      HumanBytes(logical), HumanBytes(allocated), HumanBytes(read), HumanBytes(new_stored), secs,
-      read / secs / 1e6);
-  return backup;
+  return builder->Commit();
 }
 
 Result<store::BackupRecord> IngestImageFiles(store::Repository& repo, const FileIngestOptions& opts,

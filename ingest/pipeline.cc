@@ -75,7 +75,7 @@ class InflightIds {
 class DiskIngest {
  public:
   DiskIngest(uint64_t size, std::vector<Extent> data, const store::ChunkHasher& hasher,
-             store::ChunkWriter& writer, const PipelineOptions& options)
+             store::ChunkWriter& writer, const PipelineOptions& options, store::DiskIndex base)
       : size_(size),
         chunk_size_(options.chunk_size),
         slots_((size + options.chunk_size - 1) / options.chunk_size),
@@ -83,7 +83,7 @@ class DiskIngest {
         hasher_(hasher),
         writer_(writer),
         options_(options),
-        index_(slots_) {}
+        index_(base.empty() ? store::DiskIndex(slots_) : std::move(base)) {}
 
   void Worker(const ReaderFactory& open_reader);
   // Records `s` if it is the first error and stops every worker.
@@ -100,7 +100,7 @@ class DiskIngest {
     IngestedDisk out;
     out.index = std::move(index_);
     out.stats = {bytes_read_.load(), data_chunks_.load(), new_chunks_.load(),
-                 new_stored_bytes_.load(), stored_bytes_.load()};
+                 new_stored_bytes_.load(), stored_bytes_.load(), 0};
     return out;
   }
 
@@ -227,6 +227,60 @@ Status DiskIngest::Store(const store::ChunkId& id, std::span<const uint8_t> chun
   return Status::OK();
 }
 
+// The slot-aligned ranges the changed extents touch, clipped to [0, size), merged.
+std::vector<Extent> ChangedSlotRanges(const std::vector<Extent>& changed, uint64_t size,
+                                      uint64_t chunk_size) {
+  std::vector<Extent> slots;
+  for (const Extent& e : DataExtents(changed, size)) {
+    const uint64_t a = e.offset / chunk_size * chunk_size;
+    const uint64_t b = std::min(size, (e.end() + chunk_size - 1) / chunk_size * chunk_size);
+    slots.push_back({a, b - a, true});
+  }
+  return DataExtents(slots, size);
+}
+
+// The parts of sorted, disjoint `a` that lie in sorted, disjoint `b`.
+std::vector<Extent> Intersect(const std::vector<Extent>& a, const std::vector<Extent>& b) {
+  std::vector<Extent> out;
+  size_t j = 0;
+  for (const Extent& e : a) {
+    while (j < b.size() && b[j].end() <= e.offset) ++j;
+    for (size_t k = j; k < b.size() && b[k].offset < e.end(); ++k) {
+      const uint64_t lo = std::max(e.offset, b[k].offset);
+      const uint64_t hi = std::min(e.end(), b[k].end());
+      if (lo < hi) out.push_back({lo, hi - lo, true});
+    }
+  }
+  return out;
+}
+
+// Takes the base's id for every slot outside `changed_slots` after checking that the
+// store has the chunk, and clears the changed slots (the workers fill those that hold
+// data). Adds what it reused to *stats.
+Status ApplyBase(const store::DiskIndex& base, const std::vector<Extent>& changed_slots,
+                 uint64_t chunk_size, const store::ChunkWriter& writer, store::DiskIndex* index,
+                 DiskStats* stats) {
+  *index = base;
+  for (const Extent& r : changed_slots) {
+    std::fill(index->begin() + r.offset / chunk_size,
+              index->begin() + (r.end() + chunk_size - 1) / chunk_size, store::ChunkId{});
+  }
+  for (uint64_t slot = 0; slot < index->size(); ++slot) {
+    const store::ChunkId& id = (*index)[slot];
+    if (id.is_zero()) continue;
+    auto meta = writer.Lookup(id);
+    if (!meta.ok()) return meta.status().WithContext(fmt::format("looking up chunk {}", id.hex()));
+    if (!meta->has_value()) {
+      return Status::Corruption(fmt::format(
+          "chunk {} of the parent backup (slot {}) is not in the repository", id.hex(), slot));
+    }
+    ++stats->reused_chunks;
+    ++stats->data_chunks;
+    stats->stored_bytes += (*meta)->stored_len;
+  }
+  return Status::OK();
+}
+
 }  // namespace
 
 uint64_t CountDataSlots(const std::vector<Extent>& extents, uint64_t size, uint32_t chunk_size) {
@@ -247,11 +301,25 @@ Result<IngestedDisk> IngestDisk(const ReaderFactory& open_reader, uint64_t size,
                                 const PipelineOptions& options) {
   if (options.chunk_size == 0) return Status::InvalidArgument("chunk size is 0");
   std::vector<Extent> data = DataExtents(extents, size);
+  const uint64_t slots = (size + options.chunk_size - 1) / options.chunk_size;
+  store::DiskIndex base_index;
+  DiskStats reused;
+  if (options.base != nullptr) {
+    if (options.base->size() != slots) {
+      return Status::InvalidArgument(fmt::format(
+          "the parent index has {} slots, the disk {}", options.base->size(), slots));
+    }
+    const std::vector<Extent> changed =
+        ChangedSlotRanges(options.changed, size, options.chunk_size);
+    VV_RETURN_IF_ERROR(ApplyBase(*options.base, changed, options.chunk_size, writer,
+                                 &base_index, &reused));
+    data = Intersect(data, changed);
+  }
   const uint64_t data_slots = CountDataSlots(data, size, options.chunk_size);
   size_t threads = options.threads != 0 ? options.threads : ThreadPool::HardwareThreads();
   threads = static_cast<size_t>(std::min<uint64_t>(threads, std::max<uint64_t>(data_slots, 1)));
 
-  DiskIngest ingest(size, std::move(data), hasher, writer, options);
+  DiskIngest ingest(size, std::move(data), hasher, writer, options, std::move(base_index));
   if (data_slots > 0) {
     std::vector<std::thread> workers;
     workers.reserve(threads);
@@ -265,7 +333,11 @@ Result<IngestedDisk> IngestDisk(const ReaderFactory& open_reader, uint64_t size,
     for (std::thread& t : workers) t.join();
   }
   VV_RETURN_IF_ERROR(ingest.status());
-  return ingest.Finish();
+  IngestedDisk out = ingest.Finish();
+  out.stats.data_chunks += reused.data_chunks;
+  out.stats.stored_bytes += reused.stored_bytes;
+  out.stats.reused_chunks = reused.reused_chunks;
+  return out;
 }
 
 }  // namespace vmvault::ingest

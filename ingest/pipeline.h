@@ -14,6 +14,11 @@
 //   - a new chunk is encoded and Put once, even when several workers meet the same
 //     content at the same time (a small set of ids being stored right now).
 //
+// Changed-block tracking: with a base index (the parent backup's index of the same
+// disk), only the slots a changed extent touches are read; every other slot takes the
+// base's id, once the store confirms it still holds that chunk (a missing chunk is
+// Corruption: the caller falls back to a full read rather than carry damage forward).
+//
 // The last slot may be short; only its real bytes are hashed and stored. The first
 // error of any worker stops all of them and is returned; chunks already Put stay (they
 // are unreferenced until some backup commits an index naming them).
@@ -40,6 +45,11 @@ struct PipelineOptions {
   int zstd_level = 3;
   size_t threads = 0;            // 0: one per hardware thread
   Progress* progress = nullptr;  // not owned; gets the bytes read
+  // Changed-block tracking: when set, the parent backup's index of this disk (same size
+  // and chunk size), and `changed` the ranges written since (data = true extents; others
+  // are ignored). Not owned; must outlive the call.
+  const store::DiskIndex* base = nullptr;
+  std::vector<Extent> changed;
 };
 
 struct DiskStats {
@@ -50,6 +60,7 @@ struct DiskStats {
   // Sum over the data slots of the stored size of each slot's chunk (a chunk that two
   // slots reference counts twice): what the disk takes compressed, before dedup.
   uint64_t stored_bytes = 0;
+  uint64_t reused_chunks = 0;  // data slots whose id came from the base index unread
 };
 
 struct IngestedDisk {

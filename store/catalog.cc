@@ -77,7 +77,7 @@ nlohmann::json DiskRecordToJson(const DiskRecord& d) {
                           {"type", p.type},
                           {"name", p.name}});
   }
-  return json{{"name", d.name},
+  json j{{"name", d.name},
               {"virtual_size", d.virtual_size},
               {"chunk_size", d.chunk_size},
               {"source_format", d.source_format},
@@ -88,7 +88,17 @@ nlohmann::json DiskRecordToJson(const DiskRecord& d) {
               {"new_chunks", d.new_chunks},
               {"new_stored_bytes", d.new_stored_bytes},
               {"stored_bytes", d.stored_bytes},
-              {"partitions", std::move(partitions)}};
+              {"partitions", std::move(partitions)},
+              {"read_mode", d.read_mode},
+              {"reused_chunks", d.reused_chunks}};
+  if (!d.read_note.empty()) j["read_note"] = d.read_note;
+  if (d.source_stamp.known()) {
+    j["source_stamp"] = {{"dev", d.source_stamp.dev},
+                         {"ino", d.source_stamp.ino},
+                         {"size", d.source_stamp.size},
+                         {"mtime_ns", d.source_stamp.mtime_ns}};
+  }
+  return j;
 }
 
 nlohmann::json VerificationToJson(const std::optional<VerifyRecord>& v) {
@@ -125,6 +135,16 @@ DiskRecord DiskRecordFromJson(const nlohmann::json& j) {
       d.partitions.push_back(std::move(part));
     }
   }
+  d.read_mode = j.value("read_mode", std::string("full"));
+  d.read_note = j.value("read_note", std::string());
+  d.reused_chunks = j.value("reused_chunks", uint64_t{0});
+  if (j.contains("source_stamp")) {
+    const json& st = j.at("source_stamp");
+    d.source_stamp.dev = st.at("dev").get<uint64_t>();
+    d.source_stamp.ino = st.at("ino").get<uint64_t>();
+    d.source_stamp.size = st.at("size").get<uint64_t>();
+    d.source_stamp.mtime_ns = st.at("mtime_ns").get<int64_t>();
+  }
   return d;
 }
 
@@ -143,6 +163,9 @@ std::string EncodeBackupRecord(const BackupRecord& rec) {
          {"config", rec.config},
          {"duration_us", rec.duration_us},
          {"host", rec.host}};
+  if (!rec.checkpoint.empty()) j["checkpoint"] = rec.checkpoint;
+  if (rec.fs_frozen) j["fs_frozen"] = true;
+  if (rec.pause_us != 0) j["pause_us"] = rec.pause_us;
   return j.dump();
 }
 
@@ -164,6 +187,9 @@ Result<BackupRecord> DecodeBackupRecord(std::string_view text) {
     rec.config = j.at("config").get<std::string>();
     rec.duration_us = j.at("duration_us").get<int64_t>();
     rec.host = j.at("host").get<std::string>();
+    rec.checkpoint = j.value("checkpoint", std::string());
+    rec.fs_frozen = j.value("fs_frozen", false);
+    rec.pause_us = j.value("pause_us", int64_t{0});
     return rec;
   } catch (const std::exception& e) {
     return Status::Corruption(fmt::format("backup record does not decode: {}", e.what()));

@@ -53,6 +53,23 @@ struct DiskRecord {
   // The partition table found at ingest (base/partition_table.h); empty when the disk
   // has none, and for backups made before format version 2.
   std::vector<Partition> partitions;
+  // How the disk was read (optional fields; records without them read as "full"):
+  //   "full": every data extent of the source;
+  //   "incremental": only the ranges changed since the parent backup's checkpoint, the
+  //     other slots' ids taken from the parent's index;
+  //   "unchanged": nothing; the source had not changed since the parent backup, whose
+  //     index this disk reuses.
+  std::string read_mode = "full";
+  std::string read_note;       // why a full read was needed where "incremental" was asked
+  uint64_t reused_chunks = 0;  // data slots whose id came from the parent's index
+  // The source file's identity when it was read (all 0 when unknown, e.g. a running
+  // domain): an offline source with the same identity cannot have changed.
+  struct SourceStamp {
+    uint64_t dev = 0, ino = 0, size = 0;
+    int64_t mtime_ns = 0;
+    bool operator==(const SourceStamp&) const = default;
+    bool known() const { return ino != 0 || size != 0; }
+  } source_stamp;
 };
 
 // Corruption unless the record's chunk size is a power of two in [kMinChunkSize,
@@ -76,6 +93,12 @@ struct BackupRecord {
   std::string config;       // the VM's configuration at backup time
   int64_t duration_us = 0;
   std::string host;
+  // Running libvirt domains (optional fields): the vmvault checkpoint created with this
+  // backup ("" when none), whether the guest's filesystems were frozen through its
+  // agent, and how long the guest was paused (0 when it never was).
+  std::string checkpoint;
+  bool fs_frozen = false;
+  int64_t pause_us = 0;
 
   // "2026-11-21T033000Z"
   std::string name() const { return FormatBackupTime(time_us); }

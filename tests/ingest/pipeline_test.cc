@@ -282,6 +282,95 @@ TEST(PipelineScaleTest, OneTebibyteSparseDiskReadsOnlyItsData) {
   EXPECT_FALSE(r->index.back().is_zero());
 }
 
+// Changed-block tracking: a second version of a disk, ingested with the first
+// version's index as base and the written ranges as `changed`.
+class PipelineBaseTest : public PipelineTest {
+ protected:
+  Result<IngestedDisk> RunWithBase(MemDisk& disk, const store::DiskIndex& base,
+                                   std::vector<Extent> changed) {
+    PipelineOptions options;
+    options.chunk_size = kChunk;
+    options.threads = 2;
+    options.base = &base;
+    options.changed = std::move(changed);
+    std::vector<Extent> extents = disk.extents;
+    if (extents.empty()) extents = {{0, disk.bytes.size(), true}};
+    return IngestDisk(
+        [&disk]() -> Result<std::unique_ptr<Image>> {
+          disk.readers_opened.fetch_add(1);
+          return std::unique_ptr<Image>(new MemImage(&disk));
+        },
+        disk.bytes.size(), extents, repo_->hasher(), repo_->chunks(), options);
+  }
+};
+
+TEST_F(PipelineBaseTest, ReadsOnlyChangedSlotsAndRebuildsTheNewVersion) {
+  MemDisk v1;
+  v1.bytes = RandomBytes(20 * kChunk + 100, 7);
+  auto r1 = Run(v1);
+  ASSERT_TRUE(r1.ok()) << r1.status().ToString();
+
+  MemDisk v2;
+  v2.bytes = v1.bytes;
+  // One write inside slot 3, one across slots 9..10, one zeroing all of slot 15, and one
+  // in the short last slot.
+  std::memset(v2.bytes.data() + 3 * kChunk + 10, 0xab, 100);
+  std::memset(v2.bytes.data() + 10 * kChunk - 50, 0xcd, 100);
+  std::memset(v2.bytes.data() + 15 * kChunk, 0, kChunk);
+  std::memset(v2.bytes.data() + 20 * kChunk + 1, 0xef, 10);
+  const std::vector<Extent> changed = {{3 * kChunk + 10, 100, true},
+                                       {10 * kChunk - 50, 100, true},
+                                       {15 * kChunk, kChunk, true},
+                                       {20 * kChunk + 1, 10, true}};
+  auto r2 = RunWithBase(v2, r1->index, changed);
+  ASSERT_TRUE(r2.ok()) << r2.status().ToString();
+  EXPECT_EQ(Rebuild(r2->index, v2.bytes.size()), v2.bytes);
+  // Slots 3, 9, 10, 15 and 20 were read whole (the last one is 100 bytes).
+  EXPECT_EQ(r2->stats.bytes_read, 4 * kChunk + 100);
+  EXPECT_TRUE(r2->index[15].is_zero());
+  EXPECT_EQ(r2->stats.reused_chunks, 16u);
+  EXPECT_EQ(r2->stats.data_chunks, 20u);  // 21 slots, slot 15 now zero
+  EXPECT_EQ(r2->stats.new_chunks, 4u);
+  EXPECT_GT(r2->stats.stored_bytes, r2->stats.new_stored_bytes);
+}
+
+TEST_F(PipelineBaseTest, NothingChangedReadsNothing) {
+  MemDisk v1;
+  v1.bytes = RandomBytes(8 * kChunk, 8);
+  auto r1 = Run(v1);
+  ASSERT_TRUE(r1.ok());
+  auto r2 = RunWithBase(v1, r1->index, {});
+  ASSERT_TRUE(r2.ok()) << r2.status().ToString();
+  EXPECT_EQ(r2->index, r1->index);
+  EXPECT_EQ(r2->stats.bytes_read, 0u);
+  EXPECT_EQ(v1.readers_opened.load(), 2);  // the first run's two workers, no more
+  EXPECT_EQ(r2->stats.stored_bytes, r1->stats.stored_bytes);
+}
+
+TEST_F(PipelineBaseTest, AMissingParentChunkIsCorruptionNotAReference) {
+  MemDisk v1;
+  v1.bytes = RandomBytes(4 * kChunk, 9);
+  auto r1 = Run(v1);
+  ASSERT_TRUE(r1.ok());
+  store::DiskIndex base = r1->index;
+  const std::string other = "never stored";
+  base[2] = repo_->hasher().Hash(
+      std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(other.data()), other.size()));
+  auto r2 = RunWithBase(v1, base, {});
+  ASSERT_FALSE(r2.ok());
+  EXPECT_TRUE(r2.status().IsCorruption()) << r2.status().ToString();
+  EXPECT_NE(r2.status().message().find("slot 2"), std::string::npos);
+}
+
+TEST_F(PipelineBaseTest, ABaseOfAnotherShapeIsRefused) {
+  MemDisk v1;
+  v1.bytes = RandomBytes(4 * kChunk, 10);
+  store::DiskIndex base(3);
+  auto r = RunWithBase(v1, base, {});
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument);
+}
+
 TEST(CountDataSlotsTest, CountsEachTouchedSlotOnce) {
   const uint32_t c = 100;
   EXPECT_EQ(CountDataSlots({}, 1000, c), 0u);

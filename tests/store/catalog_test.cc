@@ -1,6 +1,7 @@
 #include "store/catalog.h"
 
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 #include "store/chunk_codec.h"
 #include "store/repository.h"
@@ -150,6 +151,38 @@ TEST_F(CatalogTest, CorruptRecordsAreCorruptionNotCrashes) {
   auto rt = DecodeBackupRecord(EncodeBackupRecord(b));
   ASSERT_TRUE(rt.ok());
   EXPECT_EQ(rt->parent_id, 7u);
+}
+
+TEST_F(CatalogTest, TrackingFieldsRoundTripAndDefaultWhenAbsent) {
+  BackupRecord b = MakeBackup("x", kT0, 1);
+  b.checkpoint = "vmvault-1";
+  b.fs_frozen = true;
+  b.pause_us = 1234;
+  b.disks[0].read_mode = "incremental";
+  b.disks[0].read_note = "why not";
+  b.disks[0].reused_chunks = 9;
+  b.disks[0].source_stamp = {1, 2, 3, 4};
+  auto rt = DecodeBackupRecord(EncodeBackupRecord(b));
+  ASSERT_TRUE(rt.ok()) << rt.status().ToString();
+  EXPECT_EQ(rt->checkpoint, "vmvault-1");
+  EXPECT_TRUE(rt->fs_frozen);
+  EXPECT_EQ(rt->pause_us, 1234);
+  EXPECT_EQ(rt->disks[0].read_mode, "incremental");
+  EXPECT_EQ(rt->disks[0].read_note, "why not");
+  EXPECT_EQ(rt->disks[0].reused_chunks, 9u);
+  EXPECT_EQ(rt->disks[0].source_stamp, (DiskRecord::SourceStamp{1, 2, 3, 4}));
+
+  // A record written before these fields existed reads with their defaults.
+  nlohmann::json old = nlohmann::json::parse(EncodeBackupRecord(MakeBackup("x", kT0, 1)));
+  for (const char* k : {"checkpoint", "fs_frozen", "pause_us"}) old.erase(k);
+  for (const char* k : {"read_mode", "read_note", "reused_chunks", "source_stamp"}) {
+    old["disks"][0].erase(k);
+  }
+  auto legacy = DecodeBackupRecord(old.dump());
+  ASSERT_TRUE(legacy.ok()) << legacy.status().ToString();
+  EXPECT_EQ(legacy->disks[0].read_mode, "full");
+  EXPECT_FALSE(legacy->disks[0].source_stamp.known());
+  EXPECT_TRUE(legacy->checkpoint.empty());
 }
 
 TEST_F(CatalogTest, VmNamesThatArePrefixesOfOthersStayApart) {
