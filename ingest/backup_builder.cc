@@ -164,6 +164,7 @@ Status BackupBuilder::AddDisk(const DiskSource& disk) {
   for (const Extent& e : disk.extents) {
     if (e.data) rec.allocated_bytes += e.length;
   }
+  if (disk.allocated) rec.allocated_bytes = *disk.allocated;
   const DiskStats& st = ingested->stats;
   rec.bytes_read = st.bytes_read;
   rec.data_chunks = st.data_chunks;

@@ -32,6 +32,9 @@ struct DiskSource {
   std::string format;  // qemu's name of the source format
   uint64_t size = 0;
   std::vector<Extent> extents;     // which ranges hold data; others read as zeros
+  // The source's allocated bytes when `extents` does not say (a disk not read because
+  // it is unchanged); by default the sum of the data extents.
+  std::optional<uint64_t> allocated;
   ImageSource* source = nullptr;   // not owned; null only when nothing is to be read
   // Changed-block tracking (pipeline.h): the parent's index of this disk, and what
   // changed since. `read_mode` is recorded as given ("full", "incremental",

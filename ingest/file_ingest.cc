@@ -16,21 +16,16 @@
 namespace vmvault::ingest {
 namespace {
 
-// One source file after probing, before reading.
-struct ProbedFile {
-  ImageInfo info;
-  std::vector<Extent> extents;
-  uint64_t allocated = 0;  // bytes in data extents
-};
-
 std::string FileStem(const std::string& path) {
   return std::filesystem::path(path).stem().string();
 }
 
+}  // namespace
+
 Result<ProbedFile> ProbeFile(CommandRunner& runner, const std::string& path,
-                             const std::string& format) {
+                             const std::string& format, bool force_share) {
   ProbedFile f;
-  VV_ASSIGN_OR_RETURN(f.info, ProbeImage(runner, path, format));
+  VV_ASSIGN_OR_RETURN(f.info, ProbeImage(runner, path, format, force_share));
   VV_RETURN_IF_ERROR(CheckImage(runner, f.info));
   VV_ASSIGN_OR_RETURN(f.extents, MapImage(runner, f.info));
   for (const Extent& e : f.extents) {
@@ -41,8 +36,6 @@ Result<ProbedFile> ProbeFile(CommandRunner& runner, const std::string& path,
                 f.info.backing_file.empty() ? "" : ", backing file " + f.info.backing_file);
   return f;
 }
-
-}  // namespace
 
 Status ValidateTier(std::string_view tier) {
   if (tier == "hot" || tier == "warm" || tier == "cold") return Status::OK();

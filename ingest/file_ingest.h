@@ -21,6 +21,7 @@
 #include "base/result.h"
 #include "ingest/command_runner.h"
 #include "ingest/image_source.h"
+#include "ingest/qemu_img.h"
 #include "store/catalog.h"
 #include "store/repository.h"
 
@@ -49,6 +50,17 @@ Result<store::BackupRecord> IngestImageFiles(store::Repository& repo, const File
 // The same, reading over NBD with qemu-nbd.
 Result<store::BackupRecord> IngestImageFiles(store::Repository& repo, const FileIngestOptions& opts,
                                              CommandRunner& runner, const Clock& clock);
+
+// One source image after probing (qemu-img info, check and map), before reading.
+struct ProbedFile {
+  ImageInfo info;
+  std::vector<Extent> extents;
+  uint64_t allocated = 0;  // bytes in data extents
+};
+// Probes, checks and maps `path` ("" format: let qemu-img probe it). With
+// `force_share`, for an image a paused QEMU holds (ImageInfo::force_share).
+Result<ProbedFile> ProbeFile(CommandRunner& runner, const std::string& path,
+                             const std::string& format, bool force_share = false);
 
 // OK for "hot", "warm" and "cold"; InvalidArgument naming the bad tier otherwise.
 Status ValidateTier(std::string_view tier);

@@ -28,7 +28,10 @@ class NbdSource final : public ImageSource {
 }  // namespace
 
 Result<std::unique_ptr<ImageSource>> NbdSourceOpener::Open(const ImageInfo& info, int readers) {
-  VV_ASSIGN_OR_RETURN(auto server, NbdServer::Start(info.path, info.format, readers));
+  NbdServer::Options options;
+  options.connections = readers;
+  options.force_share = info.force_share;
+  VV_ASSIGN_OR_RETURN(auto server, NbdServer::Start(info.path, info.format, options));
   return std::unique_ptr<ImageSource>(new NbdSource(std::move(server), info.path));
 }
 

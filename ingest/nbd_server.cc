@@ -1,6 +1,7 @@
 #include "ingest/nbd_server.h"
 
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -71,11 +72,25 @@ Result<std::unique_ptr<NbdServer>> NbdServer::Start(const std::string& path,
   const std::string socket_path = dir + "/nbd.sock";
   const std::string log_path = dir + "/qemu-nbd.log";
   const std::string pid_path = dir + "/qemu-nbd.pid";
-  const std::vector<std::string> argv = {
+  std::vector<std::string> argv = {
       options.program, "--read-only", "--persistent",
       // One more than asked for: the readiness probe below is a client too.
-      fmt::format("--shared={}", options.connections + 1), "--format=" + format,
-      "--socket=" + socket_path, "--pid-file=" + pid_path, path};
+      fmt::format("--shared={}", options.connections + 1), "--socket=" + socket_path,
+      "--pid-file=" + pid_path};
+  if (options.force_share) {
+    // qemu-nbd (7.2) has no --force-share: open the file without locking instead. In
+    // option syntax a comma in the path is written twice.
+    std::string escaped;
+    for (char c : path) escaped += c == ',' ? std::string(",,") : std::string(1, c);
+    struct stat st {};
+    const bool device = ::stat(path.c_str(), &st) == 0 && S_ISBLK(st.st_mode);
+    argv.push_back("--image-opts");
+    argv.push_back(fmt::format("driver={},file.driver={},file.filename={},file.locking=off",
+                               format, device ? "host_device" : "file", escaped));
+  } else {
+    argv.push_back("--format=" + format);
+    argv.push_back(path);
+  }
   // qemu-nbd allocates a fresh buffer for every request. Above glibc's mmap threshold
   // each one is a new mapping whose pages the kernel must fault in and zero: reading
   // 1 MiB requests took 4x longer than with the buffers recycled from the heap.

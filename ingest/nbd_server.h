@@ -28,6 +28,8 @@ class NbdServer {
     std::chrono::milliseconds start_timeout{15000};
     // The qemu-nbd program, looked up on PATH.
     std::string program = "qemu-nbd";
+    // Ignore image locks (--force-share): for an image a paused QEMU holds.
+    bool force_share = false;
   };
 
   // Serves `path` (absolute) as `format` (qemu's name).

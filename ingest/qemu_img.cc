@@ -209,7 +209,7 @@ Result<std::vector<MapEntry>> ParseImageMapJson(std::string_view text, const std
 }
 
 Result<ImageInfo> ProbeImage(CommandRunner& runner, const std::string& given_path,
-                             std::string_view forced_format) {
+                             std::string_view forced_format, bool force_share) {
   VV_ASSIGN_OR_RETURN(const std::string path, AbsolutePath(given_path));
   ImageInfo stat_info;
   VV_RETURN_IF_ERROR(CheckSourcePath(path, &stat_info));
@@ -219,6 +219,7 @@ Result<ImageInfo> ProbeImage(CommandRunner& runner, const std::string& given_pat
                                                FormatList()));
   }
   std::vector<std::string> argv = {"qemu-img", "info", "--output=json"};
+  if (force_share) argv.push_back("--force-share");
   if (!forced_format.empty()) {
     argv.push_back("-f");
     argv.emplace_back(forced_format);
@@ -228,6 +229,7 @@ Result<ImageInfo> ProbeImage(CommandRunner& runner, const std::string& given_pat
   if (out.exit_code != 0) return QemuFailure("info", path, out);
   VV_ASSIGN_OR_RETURN(ImageInfo info, ParseImageInfoJson(out.stdout_text, path));
   info.file_size = stat_info.file_size;
+  info.force_share = force_share;
   info.block_device = stat_info.block_device;
   info.format_forced = !forced_format.empty();
   const std::string p = Printable(path);
@@ -281,8 +283,10 @@ Status CheckImage(CommandRunner& runner, const ImageInfo& info) {
       kCheckableFormats.end()) {
     return Status::OK();
   }
-  VV_ASSIGN_OR_RETURN(const CommandOutput out, runner.Run({"qemu-img", "check", "--output=json",
-                                                           "-f", info.format, info.path}));
+  std::vector<std::string> argv = {"qemu-img", "check", "--output=json", "-f", info.format};
+  if (info.force_share) argv.push_back("--force-share");
+  argv.push_back(info.path);
+  VV_ASSIGN_OR_RETURN(const CommandOutput out, runner.Run(argv));
   const std::string p = Printable(info.path);
   switch (out.exit_code) {
     case 0:
@@ -313,8 +317,10 @@ Status CheckImage(CommandRunner& runner, const ImageInfo& info) {
 }
 
 Result<std::vector<Extent>> MapImage(CommandRunner& runner, const ImageInfo& info) {
-  VV_ASSIGN_OR_RETURN(const CommandOutput out, runner.Run({"qemu-img", "map", "--output=json", "-f",
-                                                           info.format, info.path}));
+  std::vector<std::string> argv = {"qemu-img", "map", "--output=json", "-f", info.format};
+  if (info.force_share) argv.push_back("--force-share");
+  argv.push_back(info.path);
+  VV_ASSIGN_OR_RETURN(const CommandOutput out, runner.Run(argv));
   if (out.exit_code != 0) return QemuFailure("map", info.path, out);
   VV_ASSIGN_OR_RETURN(const std::vector<MapEntry> entries,
                       ParseImageMapJson(out.stdout_text, info.path));

@@ -38,6 +38,10 @@ struct ImageInfo {
   std::string vmdk_create_type;     // "monolithicSparse", "monolithicFlat", ...
   std::string backing_file;         // full path of the backing file, "" when none
   std::string backing_format;
+  // Read while another process (a paused QEMU) holds the image's write lock: every
+  // qemu-img and qemu-nbd call passes --force-share. Only safe while that process
+  // cannot write (it is paused and flushed).
+  bool force_share = false;
 };
 
 // One entry of `qemu-img map --output=json`.
@@ -64,8 +68,9 @@ Status CheckSourcePath(const std::string& path, ImageInfo* info);
 // *.qcow2 that probes as raw has a damaged header; a file that probes as raw but whose
 // size is not a multiple of 512 is no disk). `forced_format` ("" to probe) skips
 // probing and the plausibility checks.
+// With `force_share`, qemu-img ignores image locks (see ImageInfo::force_share).
 Result<ImageInfo> ProbeImage(CommandRunner& runner, const std::string& path,
-                             std::string_view forced_format = {});
+                             std::string_view forced_format = {}, bool force_share = false);
 
 // Runs `qemu-img check` when the format supports it. A corrupt image (exit 2) or a
 // check that could not complete (exit 1) is InvalidArgument quoting qemu-img; leaked

@@ -1,45 +1,135 @@
-// vmvault ingest: back up disk images as one new backup of a VM.
+// vmvault ingest: back up disk images, block devices or libvirt domains as new backups.
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
 #include "base/progress.h"
+#include "ingest/domain_ingest.h"
 #include "ingest/file_ingest.h"
 #include "store/repository.h"
 #include "tools/cli.h"
 
 namespace vmvault::tools {
+namespace {
+
+struct IngestArgs {
+  ingest::FileIngestOptions files;
+  std::vector<std::string> devices;
+  ingest::DomainIngestOptions domains;
+  std::string vm;
+  std::string tier;
+};
+
+}  // namespace
 
 Command IngestCommand() {
-  return {"ingest", "Back up disk images (any format qemu-img reads) as one new backup",
+  return {"ingest",
+          "Back up disk images, block devices or libvirt domains, one new backup per VM",
           [](CLI::App& app, GlobalOptions& global) {
-            auto opts = std::make_shared<ingest::FileIngestOptions>();
-            auto vm = std::make_shared<std::string>();
-            auto tier = std::make_shared<std::string>();
-            app.add_option("--file", opts->files,
-                           "A disk image: raw, qcow2, vmdk, vdi, vhdx or vpc. Repeat for a VM "
-                           "with several disks")
-                ->required();
-            CLI::Option* vm_opt =
-                app.add_option("--vm", *vm, "The VM's name (default: the first file's name)");
-            app.add_option("--tier", *tier, "hot, warm or cold (default: the VM's tier, or warm)");
-            app.add_option("--format", opts->formats,
+            auto a = std::make_shared<IngestArgs>();
+            CLI::Option* file_opt = app.add_option(
+                "--file", a->files.files,
+                "A disk image: raw, qcow2, vmdk, vdi, vhdx or vpc. Repeat for a VM with "
+                "several disks");
+            CLI::Option* device_opt = app.add_option(
+                "--device", a->devices, "A block device, read whole. Repeat for several disks");
+            CLI::Option* domain_opt = app.add_option(
+                "--domain", a->domains.domains,
+                "A libvirt domain; each becomes one backup of the VM of the same name. Repeat "
+                "for several");
+            CLI::Option* all_opt = app.add_flag("--all-domains", a->domains.all_domains,
+                                                "Every domain of the libvirt connection");
+            app.add_option("--connect", a->domains.uri,
+                           "The libvirt URI (default: libvirt's, qemu:///system for root)");
+            app.add_option("--method", a->domains.method,
+                           "How running domains are copied: backup (pull-mode backup job with "
+                           "changed-block tracking; the default), snapshot (external snapshot "
+                           "and block commit) or pause (suspend, copy, resume)");
+            app.add_flag("--include-readonly", a->domains.include_readonly,
+                         "Also back up a domain's read-only disks");
+            app.add_flag("--include-removable", a->domains.include_removable,
+                         "Also back up the media in a domain's cdrom and floppy drives");
+            app.add_option("--work-dir", a->domains.work_dir,
+                           "Where a running domain's backup keeps its socket, scratch files "
+                           "and overlays (default: /var/tmp)");
+            CLI::Option* vm_opt = app.add_option(
+                "--vm", a->vm, "The VM's name for --file and --device (default: the first's name)");
+            app.add_option("--tier", a->tier, "hot, warm or cold (default: the VM's tier, or warm)");
+            app.add_option("--format", a->files.formats,
                            "The format of each --file, in order, instead of probing it");
-            app.add_option("--threads", opts->threads,
-                           "Worker threads (default: one per core)");
-            return [&global, opts, vm, vm_opt, tier]() -> Status {
-              if (vm_opt->count() > 0) opts->vm = *vm;  // an empty --vm is an error, not unset
-              if (!tier->empty()) opts->tier = *tier;
-              if (!opts->formats.empty() && opts->formats.size() != opts->files.size()) {
+            app.add_option("--threads", a->files.threads, "Worker threads (default: one per core)");
+            file_opt->excludes(device_opt)->excludes(domain_opt)->excludes(all_opt);
+            device_opt->excludes(domain_opt)->excludes(all_opt);
+            domain_opt->excludes(all_opt);
+            vm_opt->excludes(domain_opt)->excludes(all_opt);
+            return [&global, a, vm_opt]() -> Status {
+              const bool progress = !global.quiet && Progress::StderrIsTerminal();
+              std::optional<std::string> tier;
+              if (!a->tier.empty()) tier = a->tier;
+              if (a->files.files.empty() && a->devices.empty() && a->domains.domains.empty() &&
+                  !a->domains.all_domains) {
+                return Status::InvalidArgument(
+                    "say what to back up: --file PATH, --device /dev/X, --domain NAME or "
+                    "--all-domains");
+              }
+              if (!a->domains.domains.empty() || a->domains.all_domains) {
+                VV_RETURN_IF_ERROR(ingest::ValidateMethod(a->domains.method));
+                a->domains.tier = tier;
+                a->domains.threads = a->files.threads;
+                a->domains.progress = progress;
+                VV_ASSIGN_OR_RETURN(auto repo, OpenRepo(global, store::RepoMode::kWrite));
+                ingest::RealCommandRunner runner;
+                return ingest::IngestDomains(*repo, a->domains, runner, SystemClock::Default())
+                    .status();
+              }
+              ingest::FileIngestOptions& opts = a->files;
+              if (!a->devices.empty()) {
+                if (!opts.formats.empty()) {
+                  return Status::InvalidArgument("--format is for --file; a device is read raw");
+                }
+                opts.files = a->devices;
+                opts.formats.assign(a->devices.size(), "raw");
+              }
+              if (vm_opt->count() > 0) opts.vm = a->vm;  // an empty --vm is an error, not unset
+              opts.tier = tier;
+              if (!opts.formats.empty() && opts.formats.size() != opts.files.size()) {
                 return Status::InvalidArgument(
                     fmt::format("give one --format per --file ({} files, {} formats)",
-                                opts->files.size(), opts->formats.size()));
+                                opts.files.size(), opts.formats.size()));
               }
-              opts->progress = !global.quiet && Progress::StderrIsTerminal();
+              opts.progress = progress;
               VV_ASSIGN_OR_RETURN(auto repo, OpenRepo(global, store::RepoMode::kWrite));
               ingest::RealCommandRunner runner;
               // The summary is logged by IngestImageFiles; on a terminal only, so cron
               // stays quiet.
-              return ingest::IngestImageFiles(*repo, *opts, runner, SystemClock::Default()).status();
+              return ingest::IngestImageFiles(*repo, opts, runner, SystemClock::Default()).status();
+            };
+          }};
+}
+
+Command ScrubCommand() {
+  return {"scrub", "Remove a libvirt domain's stale vmvault checkpoints and bitmaps",
+          [](CLI::App& app, GlobalOptions& global) {
+            auto opts = std::make_shared<ingest::ScrubOptions>();
+            app.add_option("--domain", opts->domain, "The domain")->required();
+            app.add_option("--connect", opts->uri, "The libvirt URI (default: libvirt's)");
+            app.add_flag("--all", opts->all,
+                         "Also remove the checkpoint the latest backup made (the next backup "
+                         "then reads every disk whole)");
+            app.add_flag("--dry-run,-n", opts->dry_run, "Only say what would be removed");
+            return [&global, opts]() -> Status {
+              // Without a repository every vmvault checkpoint is stale.
+              auto repo = OpenRepo(global, store::RepoMode::kReadOnly);
+              if (!repo.ok() && !repo.status().IsNotFound() &&
+                  repo.status().code() != StatusCode::kFailedPrecondition) {
+                return repo.status();
+              }
+              ingest::RealCommandRunner runner;
+              VV_ASSIGN_OR_RETURN(
+                  const std::vector<std::string> done,
+                  ingest::ScrubDomain(repo.ok() ? repo->get() : nullptr, *opts, runner));
+              for (const std::string& line : done) fmt::print("{}\n", line);
+              if (done.empty()) fmt::print("nothing to remove on domain {}\n", opts->domain);
+              return Status::OK();
             };
           }};
 }
