@@ -5,6 +5,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdio>
+#include <cstdlib>
 #include <chrono>
 #include <filesystem>
 #include <map>
@@ -17,6 +19,7 @@
 #include <spdlog/spdlog.h>
 
 #include "base/names.h"
+#include "base/thread_pool.h"
 #include "base/time_format.h"
 #include "ingest/backup_builder.h"
 #include "ingest/domain_xml.h"
@@ -113,6 +116,7 @@ struct Context {
   CommandRunner& runner;
   const Clock& clock;
   LibvirtConnection* conn;  // replaced when it drops between domains
+  size_t threads;           // readers per disk
 };
 
 // Removes the bitmap `name` from each qcow2 file among `disks` (an inactive domain's
@@ -238,7 +242,6 @@ void CarryCheckpoint(LibvirtDomain& dom, BackupBuilder& b) {
 Status BackupOffline(Context& cx, LibvirtDomain& dom, const std::vector<TakenDisk>& disks,
                      BackupBuilder& b) {
   b.record().method = "offline";
-  const size_t threads = cx.options.threads;
   std::vector<std::unique_ptr<ImageSource>> sources;
   std::vector<store::DiskIndex> bases;
   bases.reserve(disks.size());
@@ -270,8 +273,7 @@ Status BackupOffline(Context& cx, LibvirtDomain& dom, const std::vector<TakenDis
     }
     VV_ASSIGN_OR_RETURN(ProbedFile f, ProbeFile(cx.runner, info.path, info.format));
     NbdSourceOpener opener;
-    VV_ASSIGN_OR_RETURN(auto source, opener.Open(f.info, static_cast<int>(std::max<size_t>(
-                                                             threads, 1))));
+    VV_ASSIGN_OR_RETURN(auto source, opener.Open(f.info, static_cast<int>(cx.threads)));
     src.extents = f.extents;
     src.source = source.get();
     VV_RETURN_IF_ERROR(b.AddDisk(src));
@@ -304,7 +306,7 @@ Status BackupPaused(Context& cx, LibvirtDomain& dom, const std::vector<TakenDisk
                                                 d.config.driver_type, /*force_share=*/true));
     NbdSourceOpener opener;
     VV_ASSIGN_OR_RETURN(auto source,
-                        opener.Open(f.info, static_cast<int>(std::max<size_t>(cx.options.threads, 1))));
+                        opener.Open(f.info, static_cast<int>(cx.threads)));
     DiskSource src;
     src.name = d.config.target_dev;
     src.path = f.info.path;
@@ -375,8 +377,7 @@ Status BackupSnapshot(Context& cx, LibvirtDomain& dom, const std::vector<DiskCho
       VV_ASSIGN_OR_RETURN(ProbedFile f, ProbeFile(cx.runner, d.config.source_path,
                                                   d.config.driver_type, !d.writable));
       NbdSourceOpener opener;
-      VV_ASSIGN_OR_RETURN(auto source, opener.Open(f.info, static_cast<int>(std::max<size_t>(
-                                                               cx.options.threads, 1))));
+      VV_ASSIGN_OR_RETURN(auto source, opener.Open(f.info, static_cast<int>(cx.threads)));
       DiskSource src;
       src.name = d.config.target_dev;
       src.path = f.info.path;
@@ -404,6 +405,21 @@ Status BackupSnapshot(Context& cx, LibvirtDomain& dom, const std::vector<DiskCho
 }
 
 // ---- pull-mode backup ----
+
+// Fault-injection point for tests (after RocksDB's sync points): when
+// VMVAULT_TEST_HOLD is set to a path, a pull backup whose job has started creates
+// PATH.ready and waits (up to a minute) until PATH exists, so a test can break
+// something at exactly this moment. Unset in production; costs one getenv.
+void TestHold() {
+  const char* path = std::getenv("VMVAULT_TEST_HOLD");
+  if (path == nullptr || *path == '\0') return;
+  const std::string ready = std::string(path) + ".ready";
+  if (FILE* f = std::fopen(ready.c_str(), "w")) std::fclose(f);
+  const auto deadline = steady_clock::now() + std::chrono::seconds(60);
+  while (::access(path, F_OK) != 0 && steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+}
 
 Status BackupPull(Context& cx, LibvirtDomain& dom, const std::vector<DiskChoice>& choices,
                   const std::vector<TakenDisk>& disks, const WorkDir& work, BackupBuilder& b,
@@ -466,6 +482,7 @@ Status BackupPull(Context& cx, LibvirtDomain& dom, const std::vector<DiskChoice>
     b.record().fs_frozen = freeze.was_frozen();
   }
   b.record().checkpoint = *new_checkpoint;
+  TestHold();
   spdlog::info("{}: backup job started{}", dom.name(),
                since.empty() ? fmt::format(" (full read: {})", why_full)
                              : fmt::format(" (changes since checkpoint {})", since));
@@ -502,7 +519,7 @@ Status BackupPull(Context& cx, LibvirtDomain& dom, const std::vector<DiskChoice>
       }
     } else if (!since.empty()) {
       src.read_note = notes[t];
-    } else {
+    } else if (b.parent() != nullptr) {
       src.read_note = why_full;
     }
     if (src.read_mode != "incremental" && !since.empty()) {
@@ -544,7 +561,7 @@ Result<store::BackupRecord> BackupDomain(Context& cx, const std::string& name) {
   const std::string vm_name = SanitizeName(name);
   VV_ASSIGN_OR_RETURN(auto b, BackupBuilder::Start(cx.repo, vm_name, cx.options.tier,
                                                    fmt::format("{} domain {}", cx.conn->uri(), name),
-                                                   cx.clock, {cx.options.threads, cx.options.progress}));
+                                                   cx.clock, {cx.threads, cx.options.progress}));
   VV_RETURN_IF_ERROR(ValidateTier(b->record().tier));
   b->record().config_kind = "libvirt-xml";
   b->record().config = config_xml;
@@ -570,9 +587,12 @@ Result<store::BackupRecord> BackupDomain(Context& cx, const std::string& name) {
   Status s = BackupPull(cx, *dom, choices, disks, *work, *b, &checkpoint);
   Result<store::BackupRecord> committed = s.ok() ? b->Commit() : Result<store::BackupRecord>(s);
   if (!committed.ok()) {
+    Status err = committed.status();
+    if (!cx.conn->alive()) {
+      err = err.WithContext(fmt::format("lost the connection to libvirt at {}", cx.conn->uri()));
+    }
     const std::vector<std::string> left = CleanUpBackupJob(cx, dom->uuid(), checkpoint, disks);
-    return WithLeftovers(committed.status().WithContext(fmt::format("backing up domain '{}'", name)),
-                         left, name);
+    return WithLeftovers(err.WithContext(fmt::format("backing up domain '{}'", name)), left, name);
   }
   if (!checkpoint.empty()) DeleteOlderCheckpoints(*dom, checkpoint);
   return committed;
@@ -613,7 +633,8 @@ Result<std::vector<store::BackupRecord>> IngestDomains(store::Repository& repo,
   std::stable_sort(order.begin(), order.end(),
                    [](const auto& a, const auto& b) { return a.first < b.first; });
 
-  Context cx{repo, options, runner, clock, conn.get()};
+  Context cx{repo, options, runner, clock, conn.get(),
+             options.threads != 0 ? options.threads : ThreadPool::HardwareThreads()};
   std::vector<store::BackupRecord> done;
   Status first_error;
   std::vector<std::string> failed;

@@ -1,5 +1,6 @@
 // vmvault: back up virtual machines into one deduplicating store and show every backup
 // as a read-only filesystem. See vmvault(1).
+#include <csignal>
 #include <cstdio>
 
 #include <CLI/CLI.hpp>
@@ -11,6 +12,9 @@
 
 int main(int argc, char** argv) {
   using namespace vmvault::tools;
+  // A peer that goes away (libvirtd restarting, an NBD server stopping, a closed
+  // pipe) must be an error from write(), not a silent death: libvirt requires this.
+  std::signal(SIGPIPE, SIG_IGN);
   CLI::App app{"vmvault: back up virtual machines into one deduplicating store and show "
                "every backup as a read-only filesystem.",
                "vmvault"};

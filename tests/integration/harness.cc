@@ -178,6 +178,10 @@ bool Process::Running() {
   return true;
 }
 
+void Process::Signal(int sig) {
+  if (Running()) ::kill(pid_, sig);
+}
+
 void Process::Stop(std::chrono::milliseconds grace) {
   const auto deadline = std::chrono::steady_clock::now() + grace;
   while (Running() && std::chrono::steady_clock::now() < deadline) {

@@ -74,6 +74,8 @@ class Process {
   bool started() const { return pid_ > 0 || exited_; }
   // False once the process has exited (it is reaped then).
   bool Running();
+  // Sends `sig` while it runs.
+  void Signal(int sig);
   // Waits up to `grace` for the process to exit, then kills it with SIGKILL; reaps it.
   void Stop(std::chrono::milliseconds grace = std::chrono::seconds(3));
   // How it ended: "exit N" or "signal N"; "" while it runs.
