@@ -5,6 +5,7 @@
 #include "base/progress.h"
 #include "ingest/domain_ingest.h"
 #include "ingest/file_ingest.h"
+#include "ingest/vbox_ingest.h"
 #include "store/repository.h"
 #include "tools/cli.h"
 
@@ -15,6 +16,7 @@ struct IngestArgs {
   ingest::FileIngestOptions files;
   std::vector<std::string> devices;
   ingest::DomainIngestOptions domains;
+  std::string virtualbox;
   std::string vm;
   std::string tier;
 };
@@ -23,7 +25,7 @@ struct IngestArgs {
 
 Command IngestCommand() {
   return {"ingest",
-          "Back up disk images, block devices or libvirt domains, one new backup per VM",
+          "Back up disk images, block devices, libvirt domains or VirtualBox machines",
           [](CLI::App& app, GlobalOptions& global) {
             auto a = std::make_shared<IngestArgs>();
             CLI::Option* file_opt = app.add_option(
@@ -36,6 +38,10 @@ Command IngestCommand() {
                 "--domain", a->domains.domains,
                 "A libvirt domain; each becomes one backup of the VM of the same name. Repeat "
                 "for several");
+            CLI::Option* vbox_opt = app.add_option(
+                "--virtualbox", a->virtualbox,
+                "VirtualBox machines: a VirtualBox.xml, a .vbox file or a folder of them; "
+                "each machine becomes one backup");
             CLI::Option* all_opt = app.add_flag("--all-domains", a->domains.all_domains,
                                                 "Every domain of the libvirt connection");
             app.add_option("--connect", a->domains.uri,
@@ -57,19 +63,32 @@ Command IngestCommand() {
             app.add_option("--format", a->files.formats,
                            "The format of each --file, in order, instead of probing it");
             app.add_option("--threads", a->files.threads, "Worker threads (default: one per core)");
-            file_opt->excludes(device_opt)->excludes(domain_opt)->excludes(all_opt);
-            device_opt->excludes(domain_opt)->excludes(all_opt);
-            domain_opt->excludes(all_opt);
-            vm_opt->excludes(domain_opt)->excludes(all_opt);
+            file_opt->excludes(device_opt)->excludes(domain_opt)->excludes(all_opt)->excludes(
+                vbox_opt);
+            device_opt->excludes(domain_opt)->excludes(all_opt)->excludes(vbox_opt);
+            domain_opt->excludes(all_opt)->excludes(vbox_opt);
+            all_opt->excludes(vbox_opt);
+            vm_opt->excludes(domain_opt)->excludes(all_opt)->excludes(vbox_opt);
             return [&global, a, vm_opt]() -> Status {
               const bool progress = !global.quiet && Progress::StderrIsTerminal();
               std::optional<std::string> tier;
               if (!a->tier.empty()) tier = a->tier;
               if (a->files.files.empty() && a->devices.empty() && a->domains.domains.empty() &&
-                  !a->domains.all_domains) {
+                  !a->domains.all_domains && a->virtualbox.empty()) {
                 return Status::InvalidArgument(
-                    "say what to back up: --file PATH, --device /dev/X, --domain NAME or "
-                    "--all-domains");
+                    "say what to back up: --file PATH, --device /dev/X, --domain NAME, "
+                    "--all-domains or --virtualbox PATH");
+              }
+              if (!a->virtualbox.empty()) {
+                ingest::VboxIngestOptions vopts;
+                vopts.path = a->virtualbox;
+                vopts.tier = tier;
+                vopts.threads = a->files.threads;
+                vopts.progress = progress;
+                VV_ASSIGN_OR_RETURN(auto repo, OpenRepo(global, store::RepoMode::kWrite));
+                ingest::RealCommandRunner runner;
+                return ingest::IngestVirtualBox(*repo, vopts, runner, SystemClock::Default())
+                    .status();
               }
               if (!a->domains.domains.empty() || a->domains.all_domains) {
                 VV_RETURN_IF_ERROR(ingest::ValidateMethod(a->domains.method));

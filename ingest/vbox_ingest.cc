@@ -1,0 +1,176 @@
+#include "ingest/vbox_ingest.h"
+
+#include <algorithm>
+#include <cctype>
+#include <chrono>
+#include <memory>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "base/names.h"
+#include "base/thread_pool.h"
+#include "ingest/backup_builder.h"
+#include "ingest/file_ingest.h"
+#include "ingest/image_source.h"
+#include "ingest/vbox_manage.h"
+#include "ingest/vdi_image.h"
+#include "ingest/virtualbox.h"
+
+namespace vmvault::ingest {
+namespace {
+
+// Readers of a VDI differencing chain: each opens the chain itself (a few preads).
+class VdiChainSource final : public ImageSource {
+ public:
+  VdiChainSource(std::vector<std::string> paths, std::vector<std::string> uuids)
+      : paths_(std::move(paths)), uuids_(std::move(uuids)) {}
+  Result<std::unique_ptr<Image>> OpenReader() override {
+    VV_ASSIGN_OR_RETURN(auto image, VdiChainImage::Open(paths_, uuids_));
+    return std::unique_ptr<Image>(std::move(image));
+  }
+
+ private:
+  const std::vector<std::string> paths_, uuids_;
+};
+
+// qemu's name for a VirtualBox medium format.
+std::string QemuFormat(std::string format) {
+  std::transform(format.begin(), format.end(), format.begin(),
+                 [](unsigned char c) { return std::tolower(c); });
+  if (format == "vhd") return "vpc";
+  return format;
+}
+
+// Opens one attached disk: its source, size and extents.
+Status OpenDisk(CommandRunner& runner, const VboxDisk& disk, int readers, DiskSource* src,
+                std::unique_ptr<ImageSource>* source) {
+  const VboxDiskLayer& top = disk.chain.back();
+  src->name = disk.name;
+  src->path = top.path;
+  src->format = QemuFormat(top.format);
+  if (disk.chain.size() == 1) {
+    VV_ASSIGN_OR_RETURN(ProbedFile f, ProbeFile(runner, top.path, src->format));
+    src->size = f.info.virtual_size;
+    src->extents = f.extents;
+    NbdSourceOpener opener;
+    VV_ASSIGN_OR_RETURN(*source, opener.Open(f.info, readers));
+    return Status::OK();
+  }
+  std::vector<std::string> paths, uuids;
+  for (const VboxDiskLayer& l : disk.chain) {
+    if (QemuFormat(l.format) != "vdi") {
+      return Status::Unsupported(fmt::format(
+          "disk {} is a chain of {} differencing images that are not all VDI ('{}' is {}); "
+          "only VDI snapshot chains can be read",
+          disk.name, disk.chain.size(), Printable(l.path), Printable(l.format)));
+    }
+    paths.push_back(l.path);
+    uuids.push_back(l.uuid);
+  }
+  VV_ASSIGN_OR_RETURN(auto image, VdiChainImage::Open(paths, uuids));
+  src->size = image->size();
+  VV_ASSIGN_OR_RETURN(src->extents, image->Extents());
+  src->format = "vdi";
+  *source = std::make_unique<VdiChainSource>(std::move(paths), std::move(uuids));
+  return Status::OK();
+}
+
+Result<store::BackupRecord> BackupMachine(store::Repository& repo, const VboxMachine& m,
+                                          const VboxIngestOptions& options, bool running,
+                                          CommandRunner& runner, const Clock& clock,
+                                          size_t threads) {
+  if (m.disks.empty()) {
+    return Status::InvalidArgument(
+        fmt::format("VirtualBox machine '{}' has no hard disk attached", Printable(m.name)));
+  }
+  VV_ASSIGN_OR_RETURN(auto b, BackupBuilder::Start(repo, SanitizeName(m.name), options.tier,
+                                                   m.vbox_path, clock, {threads, options.progress}));
+  VV_RETURN_IF_ERROR(ValidateTier(b->record().tier));
+  b->record().config_kind = "vbox";
+  b->record().config = m.config_text;
+  b->record().method = running ? "paused" : "offline";
+
+  const auto paused_at = std::chrono::steady_clock::now();
+  if (running) VV_RETURN_IF_ERROR(PauseVbox(runner, m.uuid));
+  struct Resumer {
+    CommandRunner& runner;
+    const std::string& uuid;
+    bool active;
+    ~Resumer() {
+      if (!active) return;
+      Status s = ResumeVbox(runner, uuid);
+      if (!s.ok()) spdlog::error("{}", s.ToString());
+    }
+  } resumer{runner, m.uuid, running};
+
+  for (const VboxDisk& disk : m.disks) {
+    DiskSource src;
+    std::unique_ptr<ImageSource> source;
+    VV_RETURN_IF_ERROR(OpenDisk(runner, disk, static_cast<int>(threads), &src, &source));
+    src.source = source.get();
+    VV_RETURN_IF_ERROR(b->AddDisk(src));
+  }
+  if (running) {
+    resumer.active = false;
+    VV_RETURN_IF_ERROR(ResumeVbox(runner, m.uuid));
+    b->record().pause_us = std::chrono::duration_cast<std::chrono::microseconds>(
+                               std::chrono::steady_clock::now() - paused_at)
+                               .count();
+    spdlog::info("{}: paused for {:.3f} s", m.name, b->record().pause_us / 1e6);
+  }
+  return b->Commit();
+}
+
+}  // namespace
+
+Result<std::vector<store::BackupRecord>> IngestVirtualBox(store::Repository& repo,
+                                                          const VboxIngestOptions& options,
+                                                          CommandRunner& runner,
+                                                          const Clock& clock) {
+  if (options.tier) VV_RETURN_IF_ERROR(ValidateTier(*options.tier));
+  VV_ASSIGN_OR_RETURN(std::vector<VboxMachine> machines, FindVirtualBoxMachines(options.path));
+  if (machines.empty()) {
+    return Status::NotFound(
+        fmt::format("no VirtualBox machine (.vbox file) under '{}'", Printable(options.path)));
+  }
+  // Which are running, per VBoxManage when it is installed; running ones go first.
+  std::vector<std::pair<bool, size_t>> order;
+  bool have_vboxmanage = true;
+  for (size_t i = 0; i < machines.size(); ++i) {
+    bool running = false;
+    if (have_vboxmanage) {
+      auto state = GetVboxState(runner, machines[i].uuid);
+      if (state.ok()) {
+        running = state->online && !state->paused();
+      } else if (state.status().IsNotFound()) {
+        have_vboxmanage = false;
+        spdlog::info("VBoxManage is not installed: reading the images as they are");
+      } else {
+        spdlog::warn("{}", state.status().ToString());
+      }
+    }
+    order.emplace_back(!running, i);
+  }
+  std::stable_sort(order.begin(), order.end());
+  const size_t threads = options.threads != 0 ? options.threads : ThreadPool::HardwareThreads();
+  std::vector<store::BackupRecord> done;
+  Status first_error;
+  size_t failed = 0;
+  for (const auto& [not_running, i] : order) {
+    auto r = BackupMachine(repo, machines[i], options, !not_running, runner, clock, threads);
+    if (r.ok()) {
+      done.push_back(std::move(r).value());
+      continue;
+    }
+    spdlog::error("VirtualBox machine '{}': {}", Printable(machines[i].name), r.status().ToString());
+    if (first_error.ok()) first_error = r.status();
+    ++failed;
+  }
+  if (failed == 0) return done;
+  if (order.size() == 1) return first_error;
+  return Status(first_error.code(), fmt::format("{} of {} machines failed; the first: {}", failed,
+                                                order.size(), first_error.message()));
+}
+
+}  // namespace vmvault::ingest
