@@ -5,6 +5,7 @@
 #include "base/progress.h"
 #include "ingest/domain_ingest.h"
 #include "ingest/file_ingest.h"
+#include "ingest/lvm.h"
 #include "ingest/vbox_ingest.h"
 #include "store/repository.h"
 #include "tools/cli.h"
@@ -17,6 +18,7 @@ struct IngestArgs {
   std::vector<std::string> devices;
   ingest::DomainIngestOptions domains;
   std::string virtualbox;
+  std::string lvm;
   std::string vm;
   std::string tier;
 };
@@ -42,6 +44,10 @@ Command IngestCommand() {
                 "--virtualbox", a->virtualbox,
                 "VirtualBox machines: a VirtualBox.xml, a .vbox file or a folder of them; "
                 "each machine becomes one backup");
+            CLI::Option* lvm_opt = app.add_option(
+                "--lvm", a->lvm,
+                "An LVM logical volume VG/LV: snapshot it, back the snapshot up, remove it "
+                "(needs device-mapper)");
             CLI::Option* all_opt = app.add_flag("--all-domains", a->domains.all_domains,
                                                 "Every domain of the libvirt connection");
             app.add_option("--connect", a->domains.uri,
@@ -58,7 +64,7 @@ Command IngestCommand() {
                            "Where a running domain's backup keeps its socket, scratch files "
                            "and overlays (default: /var/tmp)");
             CLI::Option* vm_opt = app.add_option(
-                "--vm", a->vm, "The VM's name for --file and --device (default: the first's name)");
+                "--vm", a->vm, "The VM's name for --file, --device and --lvm (default: the first's name)");
             app.add_option("--tier", a->tier, "hot, warm or cold (default: the VM's tier, or warm)");
             app.add_option("--format", a->files.formats,
                            "The format of each --file, in order, instead of probing it");
@@ -68,16 +74,32 @@ Command IngestCommand() {
             device_opt->excludes(domain_opt)->excludes(all_opt)->excludes(vbox_opt);
             domain_opt->excludes(all_opt)->excludes(vbox_opt);
             all_opt->excludes(vbox_opt);
+            lvm_opt->excludes(file_opt)->excludes(device_opt)->excludes(domain_opt)->excludes(
+                all_opt)->excludes(vbox_opt);
             vm_opt->excludes(domain_opt)->excludes(all_opt)->excludes(vbox_opt);
             return [&global, a, vm_opt]() -> Status {
               const bool progress = !global.quiet && Progress::StderrIsTerminal();
               std::optional<std::string> tier;
               if (!a->tier.empty()) tier = a->tier;
               if (a->files.files.empty() && a->devices.empty() && a->domains.domains.empty() &&
-                  !a->domains.all_domains && a->virtualbox.empty()) {
+                  !a->domains.all_domains && a->virtualbox.empty() && a->lvm.empty()) {
                 return Status::InvalidArgument(
                     "say what to back up: --file PATH, --device /dev/X, --domain NAME, "
-                    "--all-domains or --virtualbox PATH");
+                    "--all-domains, --virtualbox PATH or --lvm VG/LV");
+              }
+              if (!a->lvm.empty()) {
+                ingest::LvmIngestOptions lopts;
+                lopts.volume = a->lvm;
+                if (vm_opt->count() > 0) lopts.vm = a->vm;
+                lopts.tier = tier;
+                lopts.threads = a->files.threads;
+                lopts.progress = progress;
+                VV_ASSIGN_OR_RETURN(auto repo, OpenRepo(global, store::RepoMode::kWrite));
+                ingest::RealCommandRunner runner;
+                ingest::NbdSourceOpener opener;
+                return ingest::IngestLvmVolume(*repo, lopts, runner, SystemClock::Default(),
+                                               opener)
+                    .status();
               }
               if (!a->virtualbox.empty()) {
                 ingest::VboxIngestOptions vopts;
