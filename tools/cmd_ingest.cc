@@ -30,25 +30,28 @@ Command IngestCommand() {
           "Back up disk images, block devices, libvirt domains or VirtualBox machines",
           [](CLI::App& app, GlobalOptions& global) {
             auto a = std::make_shared<IngestArgs>();
-            CLI::Option* file_opt = app.add_option(
+            // Exactly one kind of source per run.
+            CLI::Option_group* sources = app.add_option_group(
+                "Sources", "What to back up: exactly one of these");
+            sources->add_option(
                 "--file", a->files.files,
                 "A disk image: raw, qcow2, vmdk, vdi, vhdx or vpc. Repeat for a VM with "
                 "several disks");
-            CLI::Option* device_opt = app.add_option(
+            sources->add_option(
                 "--device", a->devices, "A block device, read whole. Repeat for several disks");
-            CLI::Option* domain_opt = app.add_option(
+            CLI::Option* domain_opt = sources->add_option(
                 "--domain", a->domains.domains,
                 "A libvirt domain; each becomes one backup of the VM of the same name. Repeat "
                 "for several");
-            CLI::Option* vbox_opt = app.add_option(
+            CLI::Option* vbox_opt = sources->add_option(
                 "--virtualbox", a->virtualbox,
                 "VirtualBox machines: a VirtualBox.xml, a .vbox file or a folder of them; "
                 "each machine becomes one backup");
-            CLI::Option* lvm_opt = app.add_option(
+            sources->add_option(
                 "--lvm", a->lvm,
                 "An LVM logical volume VG/LV: snapshot it, back the snapshot up, remove it "
                 "(needs device-mapper)");
-            CLI::Option* all_opt = app.add_flag("--all-domains", a->domains.all_domains,
+            CLI::Option* all_opt = sources->add_flag("--all-domains", a->domains.all_domains,
                                                 "Every domain of the libvirt connection");
             app.add_option("--connect", a->domains.uri,
                            "The libvirt URI (default: libvirt's, qemu:///system for root)");
@@ -69,38 +72,12 @@ Command IngestCommand() {
             app.add_option("--format", a->files.formats,
                            "The format of each --file, in order, instead of probing it");
             app.add_option("--threads", a->files.threads, "Worker threads (default: one per core)");
-            file_opt->excludes(device_opt)->excludes(domain_opt)->excludes(all_opt)->excludes(
-                vbox_opt);
-            device_opt->excludes(domain_opt)->excludes(all_opt)->excludes(vbox_opt);
-            domain_opt->excludes(all_opt)->excludes(vbox_opt);
-            all_opt->excludes(vbox_opt);
-            lvm_opt->excludes(file_opt)->excludes(device_opt)->excludes(domain_opt)->excludes(
-                all_opt)->excludes(vbox_opt);
+            sources->require_option(1);
             vm_opt->excludes(domain_opt)->excludes(all_opt)->excludes(vbox_opt);
             return [&global, a, vm_opt]() -> Status {
               const bool progress = !global.quiet && Progress::StderrIsTerminal();
               std::optional<std::string> tier;
               if (!a->tier.empty()) tier = a->tier;
-              if (a->files.files.empty() && a->devices.empty() && a->domains.domains.empty() &&
-                  !a->domains.all_domains && a->virtualbox.empty() && a->lvm.empty()) {
-                return Status::InvalidArgument(
-                    "say what to back up: --file PATH, --device /dev/X, --domain NAME, "
-                    "--all-domains, --virtualbox PATH or --lvm VG/LV");
-              }
-              if (!a->lvm.empty()) {
-                ingest::LvmIngestOptions lopts;
-                lopts.volume = a->lvm;
-                if (vm_opt->count() > 0) lopts.vm = a->vm;
-                lopts.tier = tier;
-                lopts.threads = a->files.threads;
-                lopts.progress = progress;
-                VV_ASSIGN_OR_RETURN(auto repo, OpenRepo(global, store::RepoMode::kWrite));
-                ingest::RealCommandRunner runner;
-                ingest::NbdSourceOpener opener;
-                return ingest::IngestLvmVolume(*repo, lopts, runner, SystemClock::Default(),
-                                               opener)
-                    .status();
-              }
               if (!a->virtualbox.empty()) {
                 ingest::VboxIngestOptions vopts;
                 vopts.path = a->virtualbox;
