@@ -199,7 +199,8 @@ Status WithLeftovers(Status s, const std::vector<std::string>& left, const std::
                                       s.message(), domain, list, domain));
 }
 
-// Freezes the guest's filesystems when its agent answers; the destructor thaws them.
+// Freezes the guest's filesystems when its agent answers; Thaw() or the destructor
+// thaws them.
 class Freeze {
  public:
   explicit Freeze(LibvirtDomain& dom) : dom_(dom) {
@@ -210,18 +211,18 @@ class Freeze {
   }
   ~Freeze() { Thaw(); }
   void Thaw() {
-    if (!frozen_) return;
-    frozen_ = false;
+    if (!frozen_ || thawed_) return;
+    thawed_ = true;
     Status s = dom_.ThawFilesystems();
     if (!s.ok()) spdlog::error("{}", s.ToString());
   }
-  bool was_frozen() const { return was_frozen_ || frozen_; }
-  void Remember() { was_frozen_ = frozen_; }
+  // Whether the filesystems were frozen (and maybe thawed since).
+  bool frozen() const { return frozen_; }
 
  private:
   LibvirtDomain& dom_;
   bool frozen_ = false;
-  bool was_frozen_ = false;
+  bool thawed_ = false;
 };
 
 // A backup made without a new checkpoint keeps the last backup's checkpoint when the
@@ -237,12 +238,21 @@ void CarryCheckpoint(LibvirtDomain& dom, BackupBuilder& b) {
   }
 }
 
+// Reads a domain disk's image file (as qemu-img and qemu-nbd see it) into the backup.
+Status AddImage(Context& cx, const TakenDisk& d, bool force_share, BackupBuilder& b) {
+  VV_ASSIGN_OR_RETURN(ProbedFile f, ProbeFile(cx.runner, d.config.source_path,
+                                              d.config.driver_type, force_share));
+  DiskSource src;
+  src.name = d.config.target_dev;
+  NbdSourceOpener opener;
+  return AddProbedFile(b, f, std::move(src), opener, static_cast<int>(cx.threads));
+}
+
 // ---- offline ----
 
 Status BackupOffline(Context& cx, LibvirtDomain& dom, const std::vector<TakenDisk>& disks,
                      BackupBuilder& b) {
   b.record().method = "offline";
-  std::vector<std::unique_ptr<ImageSource>> sources;
   std::vector<store::DiskIndex> bases;
   bases.reserve(disks.size());
   for (const TakenDisk& d : disks) {
@@ -273,11 +283,8 @@ Status BackupOffline(Context& cx, LibvirtDomain& dom, const std::vector<TakenDis
     }
     VV_ASSIGN_OR_RETURN(ProbedFile f, ProbeFile(cx.runner, info.path, info.format));
     NbdSourceOpener opener;
-    VV_ASSIGN_OR_RETURN(auto source, opener.Open(f.info, static_cast<int>(cx.threads)));
-    src.extents = f.extents;
-    src.source = source.get();
-    VV_RETURN_IF_ERROR(b.AddDisk(src));
-    sources.push_back(std::move(source));
+    VV_RETURN_IF_ERROR(
+        AddProbedFile(b, f, std::move(src), opener, static_cast<int>(cx.threads)));
   }
   return Status::OK();
 }
@@ -300,22 +307,8 @@ Status BackupPaused(Context& cx, LibvirtDomain& dom, const std::vector<TakenDisk
     }
   } resumer{dom, !already_paused};
 
-  std::vector<std::unique_ptr<ImageSource>> sources;
   for (const TakenDisk& d : disks) {
-    VV_ASSIGN_OR_RETURN(ProbedFile f, ProbeFile(cx.runner, d.config.source_path,
-                                                d.config.driver_type, /*force_share=*/true));
-    NbdSourceOpener opener;
-    VV_ASSIGN_OR_RETURN(auto source,
-                        opener.Open(f.info, static_cast<int>(cx.threads)));
-    DiskSource src;
-    src.name = d.config.target_dev;
-    src.path = f.info.path;
-    src.format = f.info.format;
-    src.size = f.info.virtual_size;
-    src.extents = f.extents;
-    src.source = source.get();
-    VV_RETURN_IF_ERROR(b.AddDisk(src));
-    sources.push_back(std::move(source));
+    VV_RETURN_IF_ERROR(AddImage(cx, d, /*force_share=*/true, b));
   }
   if (!already_paused) {
     resumer.active = false;
@@ -324,9 +317,8 @@ Status BackupPaused(Context& cx, LibvirtDomain& dom, const std::vector<TakenDisk
   b.record().pause_us = std::chrono::duration_cast<std::chrono::microseconds>(
                             steady_clock::now() - paused_at)
                             .count();
-  freeze.Remember();
   freeze.Thaw();
-  b.record().fs_frozen = freeze.was_frozen();
+  b.record().fs_frozen = freeze.frozen();
   spdlog::info("{}: paused for {:.3f} s", dom.name(), b.record().pause_us / 1e6);
   return Status::OK();
 }
@@ -346,52 +338,28 @@ Status BackupSnapshot(Context& cx, LibvirtDomain& dom, const std::vector<DiskCho
   {
     Freeze freeze(dom);
     VV_RETURN_IF_ERROR(dom.CreateDiskOnlySnapshot(xml, /*quiesce=*/false));
-    freeze.Remember();
     freeze.Thaw();
-    b.record().fs_frozen = freeze.was_frozen();
+    b.record().fs_frozen = freeze.frozen();
   }
-  // From here on, guest writes go to the overlays: commit them back whatever happens.
+  // From here on, guest writes go to the overlays: read, then commit them back
+  // whether the read worked or not.
+  Status read;
+  for (const TakenDisk& d : disks) {
+    // The image under the overlay: QEMU only reads it now. A read-only disk has no
+    // overlay and is read shared.
+    read = AddImage(cx, d, /*force_share=*/!d.writable, b);
+    if (!read.ok()) break;
+  }
   std::vector<std::string> stuck;
-  auto commit_all = [&]() {
-    for (const auto& [target, overlay] : overlays) {
-      Status s = dom.ActiveCommitAndPivot(target, kCommitTimeout);
-      if (s.ok()) {
-        std::error_code ec;
-        std::filesystem::remove(overlay, ec);
-      } else {
-        stuck.push_back(fmt::format("overlay {} of disk {} ({})", overlay, target, s.message()));
-      }
+  for (const auto& [target, overlay] : overlays) {
+    Status s = dom.ActiveCommitAndPivot(target, kCommitTimeout);
+    if (s.ok()) {
+      std::error_code ec;
+      std::filesystem::remove(overlay, ec);
+    } else {
+      stuck.push_back(fmt::format("overlay {} of disk {} ({})", overlay, target, s.message()));
     }
-    overlays.clear();
-  };
-  struct Committer {
-    std::function<void()> fn;
-    ~Committer() { fn(); }
-  } committer{commit_all};
-
-  std::vector<std::unique_ptr<ImageSource>> sources;
-  Status read = [&]() -> Status {
-    for (const TakenDisk& d : disks) {
-      // The image under the overlay: QEMU only reads it now. A read-only disk has no
-      // overlay and is read shared.
-      VV_ASSIGN_OR_RETURN(ProbedFile f, ProbeFile(cx.runner, d.config.source_path,
-                                                  d.config.driver_type, !d.writable));
-      NbdSourceOpener opener;
-      VV_ASSIGN_OR_RETURN(auto source, opener.Open(f.info, static_cast<int>(cx.threads)));
-      DiskSource src;
-      src.name = d.config.target_dev;
-      src.path = f.info.path;
-      src.format = f.info.format;
-      src.size = f.info.virtual_size;
-      src.extents = f.extents;
-      src.source = source.get();
-      VV_RETURN_IF_ERROR(b.AddDisk(src));
-      sources.push_back(std::move(source));
-    }
-    return Status::OK();
-  }();
-  sources.clear();
-  commit_all();
+  }
   if (!stuck.empty()) {
     Status s = read.ok() ? Status::External("the disks could not be committed back") : read;
     std::string list;
@@ -477,9 +445,8 @@ Status BackupPull(Context& cx, LibvirtDomain& dom, const std::vector<DiskChoice>
   {
     Freeze freeze(dom);
     VV_RETURN_IF_ERROR(dom.BackupBegin(backup_xml, checkpoint_xml));
-    freeze.Remember();
     freeze.Thaw();
-    b.record().fs_frozen = freeze.was_frozen();
+    b.record().fs_frozen = freeze.frozen();
   }
   b.record().checkpoint = *new_checkpoint;
   TestHold();

@@ -37,6 +37,17 @@ Result<ProbedFile> ProbeFile(CommandRunner& runner, const std::string& path,
   return f;
 }
 
+Status AddProbedFile(BackupBuilder& builder, const ProbedFile& file, DiskSource disk,
+                     ImageSourceOpener& opener, int readers) {
+  VV_ASSIGN_OR_RETURN(std::unique_ptr<ImageSource> source, opener.Open(file.info, readers));
+  disk.path = file.info.path;
+  disk.format = file.info.format;
+  disk.size = file.info.virtual_size;
+  disk.extents = file.extents;
+  disk.source = source.get();
+  return builder.AddDisk(disk);
+}
+
 Status ValidateTier(std::string_view tier) {
   if (tier == "hot" || tier == "warm" || tier == "cold") return Status::OK();
   return Status::InvalidArgument(
@@ -86,16 +97,10 @@ Result<store::BackupRecord> IngestImageFiles(store::Repository& repo, const File
   VV_RETURN_IF_ERROR(ValidateTier(builder->record().tier));
   const std::vector<std::string> names = DiskNamesForFiles(opts.files);
   for (size_t i = 0; i < files.size(); ++i) {
-    VV_ASSIGN_OR_RETURN(std::unique_ptr<ImageSource> source,
-                        opener.Open(files[i].info, static_cast<int>(threads)));
     DiskSource disk;
     disk.name = names[i];
-    disk.path = files[i].info.path;
-    disk.format = files[i].info.format;
-    disk.size = files[i].info.virtual_size;
-    disk.extents = files[i].extents;
-    disk.source = source.get();
-    VV_RETURN_IF_ERROR(builder->AddDisk(disk));
+    VV_RETURN_IF_ERROR(
+        AddProbedFile(*builder, files[i], std::move(disk), opener, static_cast<int>(threads)));
   }
   return builder->Commit();
 }

@@ -19,6 +19,7 @@
 
 #include "base/clock.h"
 #include "base/result.h"
+#include "ingest/backup_builder.h"
 #include "ingest/command_runner.h"
 #include "ingest/image_source.h"
 #include "ingest/qemu_img.h"
@@ -61,6 +62,12 @@ struct ProbedFile {
 // `force_share`, for an image a paused QEMU holds (ImageInfo::force_share).
 Result<ProbedFile> ProbeFile(CommandRunner& runner, const std::string& path,
                              const std::string& format, bool force_share = false);
+
+// Opens `file` through `opener` for `readers` readers and reads it into `builder` as
+// disk `disk` (name set; other DiskSource fields as wanted). The source is closed
+// again once the disk is read.
+Status AddProbedFile(BackupBuilder& builder, const ProbedFile& file, DiskSource disk,
+                     ImageSourceOpener& opener, int readers);
 
 // OK for "hot", "warm" and "cold"; InvalidArgument naming the bad tier otherwise.
 Status ValidateTier(std::string_view tier);

@@ -44,10 +44,6 @@ Status LibvirtError(std::string_view what) {
       return Status::Unsupported(std::move(text));
     case VIR_ERR_OPERATION_INVALID:
       return Status::FailedPrecondition(std::move(text));
-    case VIR_ERR_NO_CONNECT:
-    case VIR_ERR_RPC:
-    case VIR_ERR_SYSTEM_ERROR:
-      return Status::External(std::move(text));
     default:
       return Status::External(std::move(text));
   }

@@ -42,20 +42,15 @@ std::string QemuFormat(std::string format) {
   return format;
 }
 
-// Opens one attached disk: its source, size and extents.
-Status OpenDisk(CommandRunner& runner, const VboxDisk& disk, int readers, DiskSource* src,
-                std::unique_ptr<ImageSource>* source) {
+// Reads one attached disk into the backup.
+Status AddVboxDisk(CommandRunner& runner, const VboxDisk& disk, int readers, BackupBuilder& b) {
   const VboxDiskLayer& top = disk.chain.back();
-  src->name = disk.name;
-  src->path = top.path;
-  src->format = QemuFormat(top.format);
+  DiskSource src;
+  src.name = disk.name;
   if (disk.chain.size() == 1) {
-    VV_ASSIGN_OR_RETURN(ProbedFile f, ProbeFile(runner, top.path, src->format));
-    src->size = f.info.virtual_size;
-    src->extents = f.extents;
+    VV_ASSIGN_OR_RETURN(ProbedFile f, ProbeFile(runner, top.path, QemuFormat(top.format)));
     NbdSourceOpener opener;
-    VV_ASSIGN_OR_RETURN(*source, opener.Open(f.info, readers));
-    return Status::OK();
+    return AddProbedFile(b, f, std::move(src), opener, readers);
   }
   std::vector<std::string> paths, uuids;
   for (const VboxDiskLayer& l : disk.chain) {
@@ -69,11 +64,13 @@ Status OpenDisk(CommandRunner& runner, const VboxDisk& disk, int readers, DiskSo
     uuids.push_back(l.uuid);
   }
   VV_ASSIGN_OR_RETURN(auto image, VdiChainImage::Open(paths, uuids));
-  src->size = image->size();
-  VV_ASSIGN_OR_RETURN(src->extents, image->Extents());
-  src->format = "vdi";
-  *source = std::make_unique<VdiChainSource>(std::move(paths), std::move(uuids));
-  return Status::OK();
+  src.path = top.path;
+  src.format = "vdi";
+  src.size = image->size();
+  VV_ASSIGN_OR_RETURN(src.extents, image->Extents());
+  VdiChainSource source(std::move(paths), std::move(uuids));
+  src.source = &source;
+  return b.AddDisk(src);
 }
 
 Result<store::BackupRecord> BackupMachine(store::Repository& repo, const VboxMachine& m,
@@ -105,11 +102,7 @@ Result<store::BackupRecord> BackupMachine(store::Repository& repo, const VboxMac
   } resumer{runner, m.uuid, running};
 
   for (const VboxDisk& disk : m.disks) {
-    DiskSource src;
-    std::unique_ptr<ImageSource> source;
-    VV_RETURN_IF_ERROR(OpenDisk(runner, disk, static_cast<int>(threads), &src, &source));
-    src.source = source.get();
-    VV_RETURN_IF_ERROR(b->AddDisk(src));
+    VV_RETURN_IF_ERROR(AddVboxDisk(runner, disk, static_cast<int>(threads), *b));
   }
   if (running) {
     resumer.active = false;

@@ -182,6 +182,22 @@ TEST_F(CliErrorsTest, BadOptions) {
   }
 }
 
+TEST_F(CliErrorsTest, BadDomainOptions) {
+  // libvirt's in-process test driver: no daemon needed.
+  RunResult r = Ingest({"--connect", "test:///default", "--domain", "test", "--method", "nap"});
+  EXPECT_EQ(r.exit_code, kExitBadInput) << r.err;
+  EXPECT_NE(r.err.find("method 'nap'"), std::string::npos) << r.err;
+  r = Ingest({"--connect", "test:///default", "--domain", "no-such-domain"});
+  EXPECT_EQ(r.exit_code, kExitBadInput) << r.err;
+  EXPECT_NE(r.err.find("no domain 'no-such-domain'"), std::string::npos) << r.err;
+  r = Ingest({"--connect", "nosuch:///x", "--domain", "a"});
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("cannot connect to libvirt"), std::string::npos) << r.err;
+  EXPECT_EQ(Ingest({"--domain", "a", "--vm", "b"}).exit_code, kExitUsage);
+  EXPECT_EQ(Ingest({"--domain", "a", "--file", image_}).exit_code, kExitUsage);
+  EXPECT_EQ(BackupCount(), 0u);
+}
+
 TEST_F(CliErrorsTest, ReadOnlyRepository) {
   ASSERT_EQ(::chmod(repo_.c_str(), 0500), 0);
   RunResult r = Ingest({"--file", image_});
