@@ -7,9 +7,10 @@
 namespace vmvault::tools {
 
 const std::vector<Command>& Commands() {
-  static const std::vector<Command> commands = {InitCommand(), IngestCommand(), ListCommand(),
-                                                MountCommand(), RestoreCommand(),
-                                                VerifyCommand()};
+  static const std::vector<Command> commands = {InitCommand(),    IngestCommand(),
+                                                ListCommand(),    MountCommand(),
+                                                RestoreCommand(), VerifyCommand(),
+                                                ConfigCommand()};
   return commands;
 }
 

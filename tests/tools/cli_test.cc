@@ -40,7 +40,8 @@ TEST(CliTest, RepoPathHonoursTheEnvironment) {
 TEST(CliTest, EveryCommandIsInTheTable) {
   std::vector<std::string> names;
   for (const auto& c : Commands()) names.emplace_back(c.name);
-  EXPECT_EQ(names, (std::vector<std::string>{"init", "ingest", "list", "mount", "restore", "verify"}));
+  EXPECT_EQ(names, (std::vector<std::string>{"init", "ingest", "list", "mount", "restore", "verify",
+                                            "config"}));
 }
 
 }  // namespace
