@@ -8,6 +8,7 @@ packages=(
   # libraries
   libfuse3-dev librocksdb-dev libzstd-dev libxxhash-dev libvirt-dev libboost-dev
   libboost-filesystem-dev libnbd-dev libcli11-dev nlohmann-json3-dev libfmt-dev libspdlog-dev libpugixml-dev
+  libtomlplusplus-dev
   # programs vmvault runs, and the tests use
   fuse3 qemu-utils e2fsprogs fdisk util-linux
   # the integration tests boot a VM from a backup (TCG; SeaBIOS comes as a dependency)

@@ -42,6 +42,7 @@ Command MountCommand();
 Command RestoreCommand();
 Command VerifyCommand();
 Command ScrubCommand();
+Command ConfigCommand();
 
 // The repository path: --repo, else VMVAULT_REPO, else /var/lib/vmvault for root and
 // $XDG_DATA_HOME/vmvault (~/.local/share/vmvault) for others.
