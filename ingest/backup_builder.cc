@@ -208,13 +208,15 @@ Result<store::BackupRecord> BackupBuilder::Commit() {
     read += d.bytes_read;
     new_stored += d.new_stored_bytes;
   }
-  const double secs = std::max<double>(backup_.duration_us, 1) / 1e6;
+  const double secs = static_cast<double>(std::max<int64_t>(backup_.duration_us, 0)) / 1e6;
+  // A rate over less than a tenth of a second says nothing.
+  const std::string rate = secs >= 0.1 ? fmt::format(" ({:.0f} MB/s)", read / secs / 1e6) : "";
   spdlog::info(
       "backed up {} as {} ({} disk{}, {}): {} logical, {} allocated, {} read, {} newly stored, "
-      "in {:.1f} s ({:.0f} MB/s)",
+      "in {:.1f} s{}",
       backup_.vm, backup_.name(), backup_.disks.size(), backup_.disks.size() == 1 ? "" : "s",
       backup_.method, HumanBytes(logical), HumanBytes(allocated), HumanBytes(read),
-      HumanBytes(new_stored), secs, read / secs / 1e6);
+      HumanBytes(new_stored), secs, rate);
   return backup_;
 }
 

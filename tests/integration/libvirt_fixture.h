@@ -94,6 +94,20 @@ class TestDomain {
     ::chmod(dir.c_str(), 0755);  // libvirt-qemu must reach the disk
     RunCmd({"qemu-img", "create", "-q", "-f", "qcow2", disk_, std::to_string(size)});
     xml_ = dir + "/" + name + ".xml";
+  }
+  ~TestDomain() {
+    Virsh({"destroy", name_});
+    Virsh({"undefine", name_, "--checkpoints-metadata"});
+  }
+
+  // Before Define: a second disk `vdb`, read-only, on the raw image at `path`.
+  void AddReadOnlyDisk(const std::string& path) {
+    extra_disks_ += fmt::format(
+        "    <disk type='file' device='disk'><driver name='qemu' type='raw'/>\n"
+        "      <source file='{}'/><target dev='vdb' bus='virtio'/><readonly/></disk>\n",
+        path);
+  }
+  bool Define() {
     std::ofstream(xml_) << fmt::format(R"(<domain type='qemu'>
   <name>{}</name><memory unit='MiB'>128</memory><vcpu>1</vcpu>
   <os><type arch='x86_64' machine='pc'>hvm</type></os>
@@ -101,14 +115,13 @@ class TestDomain {
     <emulator>/usr/bin/qemu-system-x86_64</emulator>
     <disk type='file' device='disk'><driver name='qemu' type='qcow2'/>
       <source file='{}'/><target dev='vda' bus='virtio'/></disk>
-    <memballoon model='none'/>
+{}    <memballoon model='none'/>
   </devices>
 </domain>)",
-                                       name, disk_);
-  }
-  ~TestDomain() {
-    Virsh({"destroy", name_});
-    Virsh({"undefine", name_, "--checkpoints-metadata"});
+                                       name_, disk_, extra_disks_);
+    RunResult r = Virsh({"define", xml_});
+    if (r.exit_code != 0) ADD_FAILURE() << "virsh define: " << r.err;
+    return r.exit_code == 0;
   }
 
   // Writes `count` bytes of `pattern` at `offset` into the disk while the domain is off.
@@ -126,7 +139,6 @@ class TestDomain {
     // virsh exits 0 even when qemu-io fails; qemu-io's complaints come back as output.
     return r.exit_code == 0 && r.out.find("rror") == std::string::npos;
   }
-  bool Define() { return Virsh({"define", xml_}).exit_code == 0; }
   bool Start() { return Virsh({"start", name_}).exit_code == 0; }
   bool Destroy() { return Virsh({"destroy", name_}).exit_code == 0; }
   std::string State() {
@@ -173,6 +185,7 @@ class TestDomain {
   std::string name_;
   std::string disk_;
   std::string xml_;
+  std::string extra_disks_;
 };
 
 }  // namespace vmvault::testing

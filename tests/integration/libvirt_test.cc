@@ -205,6 +205,42 @@ TEST_F(LibvirtTest, AnOfflineBackupKeepsTheCheckpointForTheNextIncremental) {
   EXPECT_EQ(CompareBackup(2, expected_), "");
 }
 
+// A read-only disk is left out unless asked for; then it is part of the pull backup,
+// read in full each time (it has no bitmap), while the writable disk goes incremental.
+TEST_F(LibvirtTest, AReadOnlyDiskIsBackedUpOnlyWhenAsked) {
+  const std::string ro = dir_.path() + "/ro.raw";
+  ASSERT_EQ(RunCmd({"truncate", "-s", std::to_string(8 * kMiB), ro}).exit_code, 0);
+  ASSERT_EQ(RunCmd({"qemu-io", "-f", "raw", "-c", "write -P 0x3c 1M 1M", ro}).exit_code, 0);
+  ASSERT_EQ(Virsh({"undefine", name_}).exit_code, 0);  // defined again with vdb
+  dom_->AddReadOnlyDisk(ro);
+  ASSERT_TRUE(dom_->Define());
+  ASSERT_TRUE(dom_->Start());
+
+  RunResult without = Ingest({});
+  ASSERT_EQ(without.exit_code, 0) << without.err;
+  ASSERT_EQ(Ingest({"--include-readonly"}).exit_code, 0);
+  ASSERT_TRUE(Write(8 * kMiB, kMiB, 0x5b, /*live=*/true));
+  RunResult incr = Ingest({"--include-readonly"});
+  ASSERT_EQ(incr.exit_code, 0) << incr.err;
+  EXPECT_EQ(dom_->State(), "running");
+
+  nlohmann::json b = Backups();
+  ASSERT_EQ(b.size(), 3u);
+  ASSERT_EQ(b[0]["disks"].size(), 1u);
+  ASSERT_EQ(b[1]["disks"].size(), 2u);
+  EXPECT_EQ(b[2]["disks"][0]["read_mode"], "incremental");
+  EXPECT_EQ(b[2]["disks"][1]["name"], "vdb");
+  EXPECT_EQ(b[2]["disks"][1]["read_mode"], "full");
+  EXPECT_EQ(b[2]["disks"][1]["bytes_read"], kMiB);
+  EXPECT_EQ(CompareBackup(2, expected_), "");
+  Mount mount(repo_, dir_.path() + "/mnt");
+  ASSERT_TRUE(mount.ok());
+  EXPECT_EQ(CompareFiles(mount.path() + "/" + b[2]["path"].get<std::string>() + "/vdb.raw", ro),
+            "");
+  EXPECT_FALSE(dom_->JobActive());
+  EXPECT_TRUE(WorkLeftovers().empty());
+}
+
 // A pull backup held right after its job started (VMVAULT_TEST_HOLD), broken by
 // `fault`, then let go. It must fail and leave nothing behind.
 class LibvirtFaultTest : public LibvirtTest {
