@@ -384,10 +384,22 @@ Status Catalog::RecordVerifications(
     batch.Put(KvSpace::kCatalog, key, j.dump(-1, ' ', false, json::error_handler_t::replace));
   }
   std::lock_guard<std::mutex> lock(commit_mu_);
+  VV_RETURN_IF_ERROR(AddGenerationBump(&batch));
+  return kv_->Write(batch, /*sync=*/true);
+}
+
+Status Catalog::AddGenerationBump(KvBatch* batch) const {
   VV_ASSIGN_OR_RETURN(const uint64_t generation, Generation());
   std::string gen;
   PutBigEndian64(&gen, generation + 1);
-  batch.Put(KvSpace::kCatalog, kGenerationKey, gen);
+  batch->Put(KvSpace::kCatalog, kGenerationKey, gen);
+  return Status::OK();
+}
+
+Status Catalog::BumpGeneration() {
+  KvBatch batch;
+  std::lock_guard<std::mutex> lock(commit_mu_);
+  VV_RETURN_IF_ERROR(AddGenerationBump(&batch));
   return kv_->Write(batch, /*sync=*/true);
 }
 
@@ -492,10 +504,7 @@ Status Catalog::CommitBackup(const VmRecord& vm, BackupRecord* backup,
   std::string next;
   PutBigEndian64(&next, id + 1);
   batch.Put(KvSpace::kCatalog, kNextIdKey, next);
-  VV_ASSIGN_OR_RETURN(const uint64_t generation, Generation());
-  std::string gen;
-  PutBigEndian64(&gen, generation + 1);
-  batch.Put(KvSpace::kCatalog, kGenerationKey, gen);
+  VV_RETURN_IF_ERROR(AddGenerationBump(&batch));
   batch.Put(KvSpace::kCatalog, VmKey(vm.name), EncodeVmRecord(vm));
   batch.Put(KvSpace::kCatalog, BackupKey(id), EncodeBackupRecord(*backup));
   batch.Put(KvSpace::kCatalog, VmBackupKey(backup->vm, backup->time_us, id), "");

@@ -134,6 +134,9 @@ class Catalog {
   // A number that changes whenever the catalog does (a commit, later a prune), so a
   // reader can tell cheaply whether its view is still current. 0 for an empty catalog.
   Result<uint64_t> Generation() const;
+  // Changes the generation without changing a record, so mounts reopen their view of
+  // the repository (garbage collection, after it deleted chunks).
+  Status BumpGeneration();
 
   // Replaces *slots with page `page` of disk `disk` (its position in BackupRecord::disks)
   // of backup `backup_id`: kIndexPageSlots ids, all zero when the page is not stored.
@@ -178,6 +181,9 @@ class Catalog {
                                          const DiskRecord& record) const;
 
   KvEngine* kv_;
+  // Adds the write of generation + 1 to *batch. REQUIRES: commit_mu_ held.
+  Status AddGenerationBump(KvBatch* batch) const;
+
   std::mutex commit_mu_;  // serializes id allocation within this process
 };
 

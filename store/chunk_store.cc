@@ -64,10 +64,12 @@ Status ChunkStore::ReadRaw(const ChunkId& id, std::string* value) const {
   return kv_->Get(KvSpace::kChunks, id.key(), value);
 }
 
-Status ChunkStore::Delete(const ChunkId& id) {
+Status ChunkStore::DeleteMany(std::span<const ChunkId> ids) {
   KvBatch batch;
-  batch.Delete(KvSpace::kChunks, id.key());
-  batch.Delete(KvSpace::kChunkMeta, id.key());
+  for (const ChunkId& id : ids) {
+    batch.Delete(KvSpace::kChunks, id.key());
+    batch.Delete(KvSpace::kChunkMeta, id.key());
+  }
   return kv_->Write(batch, /*sync=*/false);
 }
 

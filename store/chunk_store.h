@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <functional>
 #include <optional>
+#include <span>
 #include <string>
 
 #include "base/result.h"
@@ -53,8 +54,9 @@ class ChunkStore final : public ChunkReader, public ChunkWriter {
 
   // The stored value as it is on disk, undecoded (verify, tests).
   Status ReadRaw(const ChunkId& id, std::string* value) const;
-  // Removes a chunk. Only garbage collection calls this.
-  Status Delete(const ChunkId& id);
+  // Removes a chunk, or several in one write. Only garbage collection calls these.
+  Status Delete(const ChunkId& id) { return DeleteMany({&id, 1}); }
+  Status DeleteMany(std::span<const ChunkId> ids);
   // Calls fn for every stored chunk until it returns false.
   Status ForEach(const std::function<bool(const ChunkId&, const ChunkMeta&)>& fn) const;
 

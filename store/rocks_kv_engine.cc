@@ -217,6 +217,10 @@ class RocksKvEngine final : public KvEngine {
     const std::shared_ptr<OpenDb> db = Current();
     rocksdb::CompactRangeOptions o;
     o.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForce;
+    // Rewrite every blob file that holds a deleted value, so the ones left with only
+    // garbage are deleted (automatic blob GC stays off: see the chunks options).
+    o.blob_garbage_collection_policy = rocksdb::BlobGarbageCollectionPolicy::kForce;
+    o.blob_garbage_collection_age_cutoff = 1.0;
     return FromRocks(db->db->CompactRange(o, db->Handle(space), nullptr, nullptr), "compact");
   }
 

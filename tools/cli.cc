@@ -9,7 +9,7 @@ namespace vmvault::tools {
 const std::vector<Command>& Commands() {
   static const std::vector<Command> commands = {
       InitCommand(),   IngestCommand(), ListCommand(),  MountCommand(),
-      RestoreCommand(), VerifyCommand(), ScrubCommand(), ConfigCommand()};
+      RestoreCommand(), VerifyCommand(), ScrubCommand(), GcCommand(), ConfigCommand()};
   return commands;
 }
 

@@ -43,6 +43,7 @@ Command RestoreCommand();
 Command VerifyCommand();
 Command ScrubCommand();
 Command ConfigCommand();
+Command GcCommand();
 
 // The repository path: --repo, else VMVAULT_REPO, else /var/lib/vmvault for root and
 // $XDG_DATA_HOME/vmvault (~/.local/share/vmvault) for others.

@@ -37,6 +37,24 @@ inline ChunkId PutChunk(Repository* repo, const std::string& plain) {
   return id;
 }
 
+// Commits a one-disk backup of `vm` at `t` whose slots of `chunk_size` hold `ids` (zero
+// ids are holes); the last slot is `tail` bytes short.
+inline BackupRecord CommitBackup(Repository* repo, const std::string& vm, int64_t t,
+                                 uint32_t chunk_size, const std::vector<ChunkId>& ids,
+                                 uint64_t tail = 0) {
+  BackupRecord b;
+  b.vm = vm;
+  b.time_us = t;
+  DiskRecord d;
+  d.name = "vda";
+  d.chunk_size = chunk_size;
+  d.virtual_size = ids.size() * chunk_size - tail;
+  for (const ChunkId& id : ids) d.data_chunks += id.is_zero() ? 0 : 1;
+  b.disks.push_back(d);
+  EXPECT_TRUE(repo->catalog().CommitBackup(Vm(vm), &b, {ids}).ok());
+  return b;
+}
+
 inline std::string RandomBytes(size_t n, uint32_t seed) {
   std::mt19937 rng(seed);
   std::string s(n, '\0');

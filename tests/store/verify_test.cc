@@ -24,17 +24,7 @@ class VerifyTest : public ::testing::Test {
   // is `tail` bytes short.
   BackupRecord Commit(const std::string& vm, int64_t t, const std::vector<ChunkId>& ids,
                       uint64_t tail = 0) {
-    BackupRecord b;
-    b.vm = vm;
-    b.time_us = t;
-    DiskRecord d;
-    d.name = "vda";
-    d.chunk_size = kCs;
-    d.virtual_size = ids.size() * kCs - tail;
-    for (const ChunkId& id : ids) d.data_chunks += id.is_zero() ? 0 : 1;
-    b.disks.push_back(d);
-    EXPECT_TRUE(repo_->catalog().CommitBackup(testing::Vm(vm), &b, {ids}).ok());
-    return b;
+    return testing::CommitBackup(repo_.get(), vm, t, kCs, ids, tail);
   }
 
   std::shared_ptr<MemKvEngine> kv_;

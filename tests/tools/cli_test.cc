@@ -41,7 +41,7 @@ TEST(CliTest, EveryCommandIsInTheTable) {
   std::vector<std::string> names;
   for (const auto& c : Commands()) names.emplace_back(c.name);
   EXPECT_EQ(names, (std::vector<std::string>{"init", "ingest", "list", "mount", "restore", "verify",
-                                           "scrub", "config"}));
+                                           "scrub", "gc", "config"}));
 }
 
 }  // namespace
