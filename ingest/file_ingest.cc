@@ -20,12 +20,10 @@ std::string FileStem(const std::string& path) {
   return std::filesystem::path(path).stem().string();
 }
 
-}  // namespace
-
-Result<ProbedFile> ProbeFile(CommandRunner& runner, const std::string& path,
-                             const std::string& format, bool force_share) {
+// Checks and maps the image `info` describes.
+Result<ProbedFile> CheckAndMap(CommandRunner& runner, ImageInfo info) {
   ProbedFile f;
-  VV_ASSIGN_OR_RETURN(f.info, ProbeImage(runner, path, format, force_share));
+  f.info = std::move(info);
   VV_RETURN_IF_ERROR(CheckImage(runner, f.info));
   VV_ASSIGN_OR_RETURN(f.extents, MapImage(runner, f.info));
   for (const Extent& e : f.extents) {
@@ -35,6 +33,34 @@ Result<ProbedFile> ProbeFile(CommandRunner& runner, const std::string& path,
                 f.info.virtual_size, f.allocated,
                 f.info.backing_file.empty() ? "" : ", backing file " + f.info.backing_file);
   return f;
+}
+
+}  // namespace
+
+Result<ProbedFile> ProbeFile(CommandRunner& runner, const std::string& path,
+                             const std::string& format, bool force_share) {
+  VV_ASSIGN_OR_RETURN(ImageInfo info, ProbeImage(runner, path, format, force_share));
+  return CheckAndMap(runner, std::move(info));
+}
+
+Result<ProbedFile> ProbeChain(CommandRunner& runner, const std::vector<std::string>& chain,
+                              const std::string& format) {
+  if (chain.empty()) return Status::InvalidArgument("ProbeChain: no image");
+  std::vector<ImageInfo> layers;
+  std::vector<BackingLayer> below;  // the parent first
+  for (const std::string& path : chain) {
+    VV_ASSIGN_OR_RETURN(ImageInfo info, ProbeImage(runner, path, format));
+    if (!below.empty()) {
+      info.backing_chain = below;
+      info.backing_file = below.front().path;
+      info.backing_format = below.front().format;
+    }
+    below.insert(below.begin(), {info.path, info.format});
+    layers.push_back(std::move(info));
+  }
+  if (format == "vmdk") VV_RETURN_IF_ERROR(CheckVmdkChain(layers));
+  for (size_t i = 0; i + 1 < layers.size(); ++i) VV_RETURN_IF_ERROR(CheckImage(runner, layers[i]));
+  return CheckAndMap(runner, std::move(layers.back()));
 }
 
 Status AddProbedFile(BackupBuilder& builder, const ProbedFile& file, DiskSource disk,

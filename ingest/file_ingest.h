@@ -63,6 +63,15 @@ struct ProbedFile {
 Result<ProbedFile> ProbeFile(CommandRunner& runner, const std::string& path,
                              const std::string& format, bool force_share = false);
 
+// Probes a chain of images in `format`, base first (`chain.back()` is the disk), each
+// opened on the images below it in `chain` (ImageInfo::backing_chain), never on the
+// backing file its header names: probes every image, for VMDK checks that each was made
+// on the one below it (CheckVmdkChain), checks every image and maps the top. The
+// result's info is the top's, with its backing chain set. Nothing is read before every
+// image has passed.
+Result<ProbedFile> ProbeChain(CommandRunner& runner, const std::vector<std::string>& chain,
+                              const std::string& format);
+
 // Opens `file` through `opener` for `readers` readers and reads it into `builder` as
 // disk `disk` (name set; other DiskSource fields as wanted). The source is closed
 // again once the disk is read.

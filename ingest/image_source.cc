@@ -30,8 +30,7 @@ class NbdSource final : public ImageSource {
 Result<std::unique_ptr<ImageSource>> NbdSourceOpener::Open(const ImageInfo& info, int readers) {
   NbdServer::Options options;
   options.connections = readers;
-  options.force_share = info.force_share;
-  VV_ASSIGN_OR_RETURN(auto server, NbdServer::Start(info.path, info.format, options));
+  VV_ASSIGN_OR_RETURN(auto server, NbdServer::Start(info, options));
   return std::unique_ptr<ImageSource>(new NbdSource(std::move(server), info.path));
 }
 

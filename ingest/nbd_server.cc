@@ -1,7 +1,6 @@
 #include "ingest/nbd_server.h"
 
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -9,6 +8,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <iterator>
 #include <thread>
 
 #include <fmt/format.h>
@@ -64,10 +64,10 @@ void RemoveDir(const std::string& dir) {
 
 }  // namespace
 
-Result<std::unique_ptr<NbdServer>> NbdServer::Start(const std::string& path,
-                                                    const std::string& format,
+Result<std::unique_ptr<NbdServer>> NbdServer::Start(const ImageInfo& image,
                                                     const Options& options) {
   if (options.connections < 1) return Status::InvalidArgument("NbdServer: connections < 1");
+  const std::string& path = image.path;
   VV_ASSIGN_OR_RETURN(const std::string dir, MakePrivateDir());
   const std::string socket_path = dir + "/nbd.sock";
   const std::string log_path = dir + "/qemu-nbd.log";
@@ -77,20 +77,7 @@ Result<std::unique_ptr<NbdServer>> NbdServer::Start(const std::string& path,
       // One more than asked for: the readiness probe below is a client too.
       fmt::format("--shared={}", options.connections + 1), "--socket=" + socket_path,
       "--pid-file=" + pid_path};
-  if (options.force_share) {
-    // qemu-nbd (7.2) has no --force-share: open the file without locking instead. In
-    // option syntax a comma in the path is written twice.
-    std::string escaped;
-    for (char c : path) escaped += c == ',' ? std::string(",,") : std::string(1, c);
-    struct stat st {};
-    const bool device = ::stat(path.c_str(), &st) == 0 && S_ISBLK(st.st_mode);
-    argv.push_back("--image-opts");
-    argv.push_back(fmt::format("driver={},file.driver={},file.filename={},file.locking=off",
-                               format, device ? "host_device" : "file", escaped));
-  } else {
-    argv.push_back("--format=" + format);
-    argv.push_back(path);
-  }
+  std::ranges::copy(QemuImageArgs(image, QemuTool::kQemuNbd), std::back_inserter(argv));
   // qemu-nbd allocates a fresh buffer for every request. Above glibc's mmap threshold
   // each one is a new mapping whose pages the kernel must fault in and zero: reading
   // 1 MiB requests took 4x longer than with the buffers recycled from the heap.

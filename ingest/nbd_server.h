@@ -1,9 +1,9 @@
-// NbdServer: a read-only qemu-nbd serving one image file on a unix socket, for as long
-// as the object lives. The socket sits in a private temporary directory (mode 0700) so
-// no other user can connect. Start() returns once the export is ready (qemu-nbd wrote
-// its PID file and the socket accepts connections); the destructor stops qemu-nbd by
-// its PID (SIGTERM, then SIGKILL) and removes the directory, so no daemon or socket
-// outlives the object.
+// NbdServer: a read-only qemu-nbd serving one image file (on its backing chain, see
+// ImageInfo::backing_chain) on a unix socket, for as long as the object lives. The
+// socket sits in a private temporary directory (mode 0700) so no other user can
+// connect. Start() returns once the export is ready (qemu-nbd wrote its PID file and the
+// socket accepts connections); the destructor stops qemu-nbd by its PID (SIGTERM, then
+// SIGKILL) and removes the directory, so no daemon or socket outlives the object.
 //
 // The server accepts `connections` clients at once (qemu-nbd --shared): one per reader
 // thread. NbdServer is not thread-safe, but socket_path() may be read from any thread.
@@ -16,6 +16,7 @@
 #include <string>
 
 #include "base/result.h"
+#include "ingest/qemu_img.h"
 #include "ingest/subprocess.h"
 
 namespace vmvault::ingest {
@@ -28,19 +29,20 @@ class NbdServer {
     std::chrono::milliseconds start_timeout{15000};
     // The qemu-nbd program, looked up on PATH.
     std::string program = "qemu-nbd";
-    // Ignore image locks (--force-share): for an image a paused QEMU holds.
-    bool force_share = false;
   };
 
-  // Serves `path` (absolute) as `format` (qemu's name).
-  static Result<std::unique_ptr<NbdServer>> Start(const std::string& path,
-                                                  const std::string& format,
-                                                  const Options& options);
+  // Serves the image `image` describes: its path (absolute), format, backing chain, and
+  // with force_share, image locks ignored (for an image a paused QEMU holds).
+  static Result<std::unique_ptr<NbdServer>> Start(const ImageInfo& image, const Options& options);
+  // Serves the file `path` (absolute) as `format` (qemu's name).
   static Result<std::unique_ptr<NbdServer>> Start(const std::string& path,
                                                   const std::string& format, int connections) {
+    ImageInfo image;
+    image.path = path;
+    image.format = format;
     Options options;
     options.connections = connections;
-    return Start(path, format, options);
+    return Start(image, options);
   }
   ~NbdServer();
   NbdServer(const NbdServer&) = delete;

@@ -8,6 +8,7 @@
 #include <array>
 #include <cerrno>
 #include <filesystem>
+#include <iterator>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -76,7 +77,68 @@ Status QemuFailure(std::string_view verb, const std::string& path, const Command
   return Status::InvalidArgument(fmt::format("cannot read image '{}': {}", Printable(path), why));
 }
 
+// `value` in qemu's option syntax, where a comma is written twice.
+std::string OptionValue(std::string_view value) {
+  std::string out;
+  for (char c : value) out += c == ',' ? std::string(",,") : std::string(1, c);
+  return out;
+}
+
+// The options of one layer: `prefix` is "" for the image itself, "backing." for its
+// parent, "backing.backing." for the parent's parent, ...
+std::string LayerOpts(std::string_view prefix, std::string_view format, std::string_view protocol,
+                      std::string_view path, bool locking_off) {
+  std::string out = fmt::format("{0}driver={1},{0}file.driver={2},{0}file.filename={3}", prefix,
+                                format, protocol, OptionValue(path));
+  if (locking_off) out += fmt::format(",{}file.locking=off", prefix);
+  return out;
+}
+
 }  // namespace
+
+std::string QemuImageOpts(const ImageInfo& info) {
+  std::string out = LayerOpts("", info.format, info.block_device ? "host_device" : "file",
+                              info.path, info.force_share);
+  std::string prefix;
+  for (const BackingLayer& layer : info.backing_chain) {
+    prefix += "backing.";
+    out += ',' + LayerOpts(prefix, layer.format, "file", layer.path, info.force_share);
+  }
+  return out;
+}
+
+std::vector<std::string> QemuImageArgs(const ImageInfo& info, QemuTool tool) {
+  if (info.backing_chain.empty() && !(tool == QemuTool::kQemuNbd && info.force_share)) {
+    return {"-f", info.format, info.path};
+  }
+  return {"--image-opts", QemuImageOpts(info)};
+}
+
+Status CheckVmdkChain(const std::vector<ImageInfo>& chain) {
+  for (size_t i = 0; i < chain.size(); ++i) {
+    const ImageInfo& image = chain[i];
+    if (!image.vmdk_cid || !image.vmdk_parent_cid) {
+      return Status::External(
+          fmt::format("qemu-img info names no CID for the VMDK image '{}'", Printable(image.path)));
+    }
+    if (i == 0) {
+      if (*image.vmdk_parent_cid == kVmdkNoParentCid) continue;
+      return Status::InvalidArgument(fmt::format(
+          "VMDK image '{}' is the base of the chain, but it is a differencing image itself (its "
+          "parentCID is {:08x}): the image it was made on is missing from the chain",
+          Printable(image.path), *image.vmdk_parent_cid));
+    }
+    const ImageInfo& parent = chain[i - 1];
+    if (*image.vmdk_parent_cid == *parent.vmdk_cid) continue;
+    return Status::InvalidArgument(fmt::format(
+        "VMDK image '{}' was not made on '{}': its parentCID is {:08x}, but the CID of '{}' is "
+        "{:08x} (the parent was written to after the child was made, or the chain is not the "
+        "one the images were made in)",
+        Printable(image.path), Printable(parent.path), *image.vmdk_parent_cid,
+        Printable(parent.path), *parent.vmdk_cid));
+  }
+  return Status::OK();
+}
 
 bool IsSupportedFormat(std::string_view format) {
   return std::find(kSupportedFormats.begin(), kSupportedFormats.end(), format) !=
@@ -172,6 +234,10 @@ Result<ImageInfo> ParseImageInfoJson(std::string_view text, const std::string& p
         info.marked_corrupt = data.value("corrupt", false);
         info.external_data_file = data.contains("data-file");
         info.vmdk_create_type = data.value("create-type", "");
+        if (data.contains("cid")) info.vmdk_cid = data.at("cid").get<uint32_t>();
+        if (data.contains("parent-cid")) {
+          info.vmdk_parent_cid = data.at("parent-cid").get<uint32_t>();
+        }
         if (data.contains("encrypt")) info.encrypted = true;
       }
     }
@@ -283,9 +349,9 @@ Status CheckImage(CommandRunner& runner, const ImageInfo& info) {
       kCheckableFormats.end()) {
     return Status::OK();
   }
-  std::vector<std::string> argv = {"qemu-img", "check", "--output=json", "-f", info.format};
+  std::vector<std::string> argv = {"qemu-img", "check", "--output=json"};
   if (info.force_share) argv.push_back("--force-share");
-  argv.push_back(info.path);
+  std::ranges::copy(QemuImageArgs(info, QemuTool::kQemuImg), std::back_inserter(argv));
   VV_ASSIGN_OR_RETURN(const CommandOutput out, runner.Run(argv));
   const std::string p = Printable(info.path);
   switch (out.exit_code) {
@@ -317,9 +383,9 @@ Status CheckImage(CommandRunner& runner, const ImageInfo& info) {
 }
 
 Result<std::vector<Extent>> MapImage(CommandRunner& runner, const ImageInfo& info) {
-  std::vector<std::string> argv = {"qemu-img", "map", "--output=json", "-f", info.format};
+  std::vector<std::string> argv = {"qemu-img", "map", "--output=json"};
   if (info.force_share) argv.push_back("--force-share");
-  argv.push_back(info.path);
+  std::ranges::copy(QemuImageArgs(info, QemuTool::kQemuImg), std::back_inserter(argv));
   VV_ASSIGN_OR_RETURN(const CommandOutput out, runner.Run(argv));
   if (out.exit_code != 0) return QemuFailure("map", info.path, out);
   VV_ASSIGN_OR_RETURN(const std::vector<MapEntry> entries,

@@ -2,7 +2,8 @@
 // backing file (`qemu-img info`), whether its metadata is sound (`qemu-img check`), and
 // which ranges hold data (`qemu-img map`). Every command goes through a CommandRunner,
 // so unit tests replay recorded output. Every image argument is an absolute path, so
-// qemu never reads a "protocol:" prefix out of a file name.
+// qemu never reads a "protocol:" prefix out of a file name; an image opened on an
+// explicit backing chain is named in qemu's option syntax (QemuImageArgs) instead.
 //
 // Errors are for people: a file that is missing is NotFound, a file that is not a
 // readable, sound, supported image is InvalidArgument (Unsupported for encrypted or
@@ -25,6 +26,16 @@
 
 namespace vmvault::ingest {
 
+// An image below another in a backing chain given explicitly (ImageInfo::backing_chain).
+struct BackingLayer {
+  std::string path;    // absolute; a regular file
+  std::string format;  // qemu's name
+  bool operator==(const BackingLayer&) const = default;
+};
+
+// A VMDK descriptor's parentCID when the image has no parent.
+inline constexpr uint32_t kVmdkNoParentCid = 0xffffffff;
+
 struct ImageInfo {
   std::string path;            // absolute path, as given to qemu-img
   std::string format;          // qemu-img's name: raw, qcow2, vmdk, vdi, vhdx, vpc, ...
@@ -36,8 +47,19 @@ struct ImageInfo {
   bool marked_corrupt = false;      // qcow2 "corrupt" flag
   bool external_data_file = false;  // qcow2 data-file: host offsets are not in `path`
   std::string vmdk_create_type;     // "monolithicSparse", "monolithicFlat", ...
-  std::string backing_file;         // full path of the backing file, "" when none
+  // The backing file qemu reads beneath the image, "" when none: the one its header
+  // names (full path), or backing_chain.front() when that is given.
+  std::string backing_file;
   std::string backing_format;
+  // Empty: qemu opens whatever backing file the image's header names. Otherwise the chain
+  // qemu opens beneath `path` instead, whatever the headers say: the parent first, the
+  // base last (which is opened on the backing file its own header names, if any).
+  // ProbeImage looks at `path` alone and leaves this empty; CheckImage, MapImage and
+  // NbdServer open the image on it.
+  std::vector<BackingLayer> backing_chain;
+  // VMDK only: the descriptor's CID and parentCID (kVmdkNoParentCid in a base image).
+  std::optional<uint32_t> vmdk_cid;
+  std::optional<uint32_t> vmdk_parent_cid;
   // Read while another process (a paused QEMU) holds the image's write lock: every
   // qemu-img and qemu-nbd call passes --force-share. Only safe while that process
   // cannot write (it is paused and flushed).
@@ -82,6 +104,28 @@ Status CheckImage(CommandRunner& runner, const ImageInfo& info);
 // the map places past the end of the file means the file was truncated:
 // InvalidArgument.
 Result<std::vector<Extent>> MapImage(CommandRunner& runner, const ImageInfo& info);
+
+// OK when every VMDK image of `chain` (base first, each as ProbeImage describes it) was
+// made on the one below it: its parentCID is that one's CID, and the base's parentCID
+// says it has no parent. qemu would refuse to read through a mismatched link, but only
+// once it reaches it; this says so up front. InvalidArgument naming both files (or the
+// base) otherwise; External when qemu-img reported no CID.
+Status CheckVmdkChain(const std::vector<ImageInfo>& chain);
+
+// Which program a command line is for: they differ in how they share locked images.
+enum class QemuTool { kQemuImg, kQemuNbd };
+
+// `info` in qemu's option syntax (qemu-img and qemu-nbd --image-opts): the format
+// driver over the file (host_device for a block device), with `info.backing_chain` as
+// nested "backing." options (those layers are files) and, with `info.force_share`,
+// file.locking=off on every layer. Commas in paths are doubled.
+std::string QemuImageOpts(const ImageInfo& info);
+
+// The words that name `info` on a qemu-img or qemu-nbd command line: "-f FORMAT PATH", or
+// "--image-opts QemuImageOpts(info)" when a file name cannot say what is needed: an
+// explicit backing chain, or for qemu-nbd (7.2 has no --force-share) force_share. A
+// qemu-img command line passes --force-share itself.
+std::vector<std::string> QemuImageArgs(const ImageInfo& info, QemuTool tool);
 
 // Parsers, exposed for tests. `path` is only used in messages.
 Result<ImageInfo> ParseImageInfoJson(std::string_view json, const std::string& path);

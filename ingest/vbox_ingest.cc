@@ -42,35 +42,37 @@ std::string QemuFormat(std::string format) {
   return format;
 }
 
-// Reads one attached disk into the backup.
-Status AddVboxDisk(CommandRunner& runner, const VboxDisk& disk, int readers, BackupBuilder& b) {
-  const VboxDiskLayer& top = disk.chain.back();
-  DiskSource src;
-  src.name = disk.name;
-  if (disk.chain.size() == 1) {
-    VV_ASSIGN_OR_RETURN(ProbedFile f, ProbeFile(runner, top.path, QemuFormat(top.format)));
-    NbdSourceOpener opener;
-    return AddProbedFile(b, f, std::move(src), opener, readers);
-  }
-  std::vector<std::string> paths, uuids;
-  for (const VboxDiskLayer& l : disk.chain) {
-    if (QemuFormat(l.format) != "vdi") {
-      return Status::Unsupported(fmt::format(
-          "disk {} is a chain of {} differencing images that are not all VDI ('{}' is {}); "
-          "only VDI snapshot chains can be read",
-          disk.name, disk.chain.size(), Printable(l.path), Printable(l.format)));
-    }
-    paths.push_back(l.path);
-    uuids.push_back(l.uuid);
-  }
+std::vector<std::string> LayerPaths(const VboxDisk& disk) {
+  std::vector<std::string> paths;
+  for (const VboxDiskLayer& l : disk.chain) paths.push_back(l.path);
+  return paths;
+}
+
+// Reads a chain of VDI images into the backup, in-process.
+Status AddVdiChain(const VboxDisk& disk, DiskSource src, BackupBuilder& b) {
+  std::vector<std::string> paths = LayerPaths(disk), uuids;
+  for (const VboxDiskLayer& l : disk.chain) uuids.push_back(l.uuid);
   VV_ASSIGN_OR_RETURN(auto image, VdiChainImage::Open(paths, uuids));
-  src.path = top.path;
+  src.path = paths.back();
   src.format = "vdi";
   src.size = image->size();
   VV_ASSIGN_OR_RETURN(src.extents, image->Extents());
   VdiChainSource source(std::move(paths), std::move(uuids));
   src.source = &source;
   return b.AddDisk(src);
+}
+
+// Reads one attached disk into the backup.
+Status AddVboxDisk(CommandRunner& runner, const VboxDisk& disk, int readers, BackupBuilder& b) {
+  VV_ASSIGN_OR_RETURN(const std::string format, VboxChainFormat(disk));
+  DiskSource src;
+  src.name = disk.name;
+  if (disk.chain.size() > 1 && format == "vdi") return AddVdiChain(disk, std::move(src), b);
+  VV_ASSIGN_OR_RETURN(ProbedFile f, disk.chain.size() == 1
+                                        ? ProbeFile(runner, disk.chain.back().path, format)
+                                        : ProbeChain(runner, LayerPaths(disk), format));
+  NbdSourceOpener opener;
+  return AddProbedFile(b, f, std::move(src), opener, readers);
 }
 
 Result<store::BackupRecord> BackupMachine(store::Repository& repo, const VboxMachine& m,
@@ -116,6 +118,32 @@ Result<store::BackupRecord> BackupMachine(store::Repository& repo, const VboxMac
 }
 
 }  // namespace
+
+Result<std::string> VboxChainFormat(const VboxDisk& disk) {
+  if (disk.chain.empty()) {
+    return Status::InvalidArgument(fmt::format("disk {} has no image", disk.name));
+  }
+  const std::string format = QemuFormat(disk.chain.front().format);
+  if (disk.chain.size() == 1) return format;
+  const auto other =
+      std::find_if(disk.chain.begin(), disk.chain.end(),
+                   [&](const VboxDiskLayer& l) { return QemuFormat(l.format) != format; });
+  if (other != disk.chain.end()) {
+    return Status::Unsupported(fmt::format(
+        "disk {} is a snapshot chain of {} images in more than one format ('{}' is {}, '{}' "
+        "is {}); vmvault reads a chain only when its images are all VDI or all VMDK",
+        disk.name, disk.chain.size(), Printable(disk.chain.front().path),
+        Printable(disk.chain.front().format), Printable(other->path), Printable(other->format)));
+  }
+  if (format != "vdi" && format != "vmdk") {
+    return Status::Unsupported(fmt::format(
+        "disk {} is a snapshot chain of {} {} images ('{}' on top); vmvault reads snapshot "
+        "chains of VDI or VMDK images only",
+        disk.name, disk.chain.size(), Printable(disk.chain.front().format),
+        Printable(disk.chain.back().path)));
+  }
+  return format;
+}
 
 Result<std::vector<store::BackupRecord>> IngestVirtualBox(store::Repository& repo,
                                                           const VboxIngestOptions& options,

@@ -5,8 +5,11 @@
 // state.
 //
 // A disk that is one image (VDI, VMDK, VHD, ...) is read by qemu like any image file.
-// A chain of VDI differencing images (snapshots) is read in-process by VdiChainImage,
-// since qemu cannot. Other differencing chains are refused with a clear error.
+// A chain of differencing images (snapshots) is read as the media registry orders it:
+// VDI chains in-process by VdiChainImage, since qemu cannot; VMDK chains by qemu, each
+// image opened on the images below it in the registry's chain (ProbeChain), whatever
+// parent its descriptor names, once every child's parentCID matched its parent's CID.
+// Other chains (VHD, or images of more than one format) are refused with a clear error.
 //
 // When VBoxManage is installed and says a machine is running, it is paused for the
 // copy and resumed after (vmprestage's pause, copy, resume), running machines first,
@@ -23,6 +26,7 @@
 #include "base/clock.h"
 #include "base/result.h"
 #include "ingest/command_runner.h"
+#include "ingest/virtualbox.h"
 #include "store/catalog.h"
 #include "store/repository.h"
 
@@ -34,6 +38,11 @@ struct VboxIngestOptions {
   size_t threads = 0;
   bool progress = false;
 };
+
+// qemu's name for the format of every image in `disk`'s chain when vmvault can read the
+// chain: any single image, or a differencing chain of VDI images or of VMDK images.
+// Unsupported naming the disk and the images' formats otherwise.
+Result<std::string> VboxChainFormat(const VboxDisk& disk);
 
 // Backs up every machine found under options.path. A machine that fails does not stop
 // the others; the result is then the first error, with the count of failures.

@@ -17,6 +17,7 @@ namespace {
 
 using testing::MemDisk;
 using testing::RandomBytes;
+using testing::Recorded;
 using testing::TempDir;
 
 constexpr uint32_t kChunk = 64 << 10;
@@ -294,6 +295,123 @@ TEST_F(FileIngestTest, ForcedFormatIsUsed) {
   auto r = Ingest(opts);
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_EQ(r->disks[0].source_format, "raw");
+}
+
+// ---- ProbeChain: an image on an explicit backing chain ----
+
+class ProbeChainTest : public ::testing::Test {
+ protected:
+  // Creates file `name` (1 MiB, sparse) and teaches the runner that qemu-img info says it
+  // is an 8 MiB VMDK image with these CIDs.
+  std::string AddVmdk(const std::string& name, uint32_t cid, uint32_t parent_cid) {
+    const std::string path = MakeFile(name);
+    runner_.Expect(InfoArgv(path), 0,
+                   fmt::format(R"({{"virtual-size": 8388608, "format": "vmdk", "format-specific":
+                      {{"type": "vmdk", "data": {{"cid": {}, "parent-cid": {},
+                      "create-type": "monolithicSparse"}}}}}})",
+                               cid, parent_cid));
+    return path;
+  }
+  std::string MakeFile(const std::string& name) {
+    const std::string path = dir_ / name;
+    const int fd = ::open(path.c_str(), O_CREAT | O_WRONLY | O_TRUNC, 0644);
+    EXPECT_GE(fd, 0);
+    EXPECT_EQ(::ftruncate(fd, 1 << 20), 0);
+    ::close(fd);
+    return path;
+  }
+  static std::vector<std::string> InfoArgv(const std::string& path) {
+    return {"qemu-img", "info", "--output=json", "-f", "vmdk", path};
+  }
+
+  TempDir dir_;
+  FakeCommandRunner runner_;
+};
+
+TEST_F(ProbeChainTest, EachImageIsOpenedOnTheImagesBelowIt) {
+  const std::string base = AddVmdk("base.vmdk", 0x11, kVmdkNoParentCid);
+  const std::string snap1 = AddVmdk("snap1.vmdk", 0x22, 0x11);
+  const std::string snap2 = AddVmdk("snap,2.vmdk", 0x33, 0x22);
+  const std::string snap2_opt = dir_ / "snap,,2.vmdk";
+  const std::vector<std::string> check_base = {"qemu-img", "check", "--output=json",
+                                               "-f",       "vmdk",  base};
+  const std::vector<std::string> check_snap1 = {
+      "qemu-img", "check", "--output=json", "--image-opts",
+      fmt::format("driver=vmdk,file.driver=file,file.filename={},backing.driver=vmdk,"
+                  "backing.file.driver=file,backing.file.filename={}",
+                  snap1, base)};
+  const std::string top_opts = fmt::format(
+      "driver=vmdk,file.driver=file,file.filename={},backing.driver=vmdk,"
+      "backing.file.driver=file,backing.file.filename={},backing.backing.driver=vmdk,"
+      "backing.backing.file.driver=file,backing.backing.file.filename={}",
+      snap2_opt, snap1, base);
+  const std::vector<std::string> check_top = {"qemu-img", "check", "--output=json", "--image-opts",
+                                              top_opts};
+  const std::vector<std::string> map_top = {"qemu-img", "map", "--output=json", "--image-opts",
+                                            top_opts};
+  for (const auto& argv : {check_base, check_snap1, check_top}) runner_.Expect(argv, 0, "{}");
+  runner_.Expect(map_top, 0,
+                 R"([{"start": 0, "length": 4194304, "depth": 2, "zero": false, "data": true},
+                     {"start": 4194304, "length": 4194304, "depth": 2, "zero": true, "data": false}])");
+
+  auto f = ProbeChain(runner_, {base, snap1, snap2}, "vmdk");
+  ASSERT_TRUE(f.ok()) << f.status().ToString();
+  EXPECT_EQ(f->info.path, snap2);
+  EXPECT_EQ(f->info.format, "vmdk");
+  EXPECT_EQ(f->info.virtual_size, 8u << 20);
+  const std::vector<BackingLayer> below = {{snap1, "vmdk"}, {base, "vmdk"}};
+  EXPECT_EQ(f->info.backing_chain, below);
+  EXPECT_EQ(f->info.backing_file, snap1);
+  EXPECT_EQ(f->allocated, 4u << 20);
+  const std::vector<Extent> extents = {{0, 4u << 20, true}, {4u << 20, 4u << 20, false}};
+  EXPECT_EQ(f->extents, extents);
+  // Every image probed, then every image checked, base first; then the top mapped.
+  const std::vector<std::vector<std::string>> calls = {
+      InfoArgv(base), InfoArgv(snap1), InfoArgv(snap2), check_base,
+      check_snap1,    check_top,       map_top};
+  EXPECT_EQ(runner_.calls(), calls);
+}
+
+TEST_F(ProbeChainTest, RecordedVmdkChain) {
+  const std::string base = MakeFile("chain-base.vmdk");
+  const std::string top = MakeFile("chain-top.vmdk");
+  runner_.Expect(InfoArgv(base), Recorded("info_vmdk_base"));
+  runner_.Expect(InfoArgv(top), Recorded("info_vmdk_top"));
+  runner_.Expect({"qemu-img", "check", "--output=json", "-f", "vmdk", base}, 0, "{}");
+  ImageInfo top_info;
+  top_info.path = top;
+  top_info.format = "vmdk";
+  top_info.backing_chain = {{base, "vmdk"}};
+  const std::string opts = QemuImageOpts(top_info);
+  runner_.Expect({"qemu-img", "check", "--output=json", "--image-opts", opts}, 0, "{}");
+  runner_.Expect({"qemu-img", "map", "--output=json", "--image-opts", opts},
+                 Recorded("map_vmdk_chain"));
+  auto f = ProbeChain(runner_, {base, top}, "vmdk");
+  ASSERT_TRUE(f.ok()) << f.status().ToString();
+  EXPECT_EQ(f->info.vmdk_parent_cid, 1776625147u);
+  EXPECT_EQ(f->allocated, (3u << 20) + 65536);
+}
+
+TEST_F(ProbeChainTest, CidMismatchChecksAndMapsNothing) {
+  const std::string base = AddVmdk("base.vmdk", 0x11, kVmdkNoParentCid);
+  const std::string snap1 = AddVmdk("snap1.vmdk", 0x22, 0x12);
+  auto f = ProbeChain(runner_, {base, snap1}, "vmdk");
+  ASSERT_FALSE(f.ok());
+  EXPECT_EQ(f.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(
+      f.status().message().find(fmt::format("VMDK image '{}' was not made on '{}'", snap1, base)),
+      std::string::npos)
+      << f.status().message();
+  const std::vector<std::vector<std::string>> calls = {InfoArgv(base), InfoArgv(snap1)};
+  EXPECT_EQ(runner_.calls(), calls);
+}
+
+TEST_F(ProbeChainTest, AMissingImageIsNotFound) {
+  const std::string base = AddVmdk("base.vmdk", 0x11, kVmdkNoParentCid);
+  auto f = ProbeChain(runner_, {base, dir_ / "gone.vmdk"}, "vmdk");
+  EXPECT_EQ(f.status().code(), StatusCode::kNotFound);
+  EXPECT_NE(f.status().message().find("gone.vmdk"), std::string::npos);
+  EXPECT_EQ(ProbeChain(runner_, {}, "vmdk").status().code(), StatusCode::kInvalidArgument);
 }
 
 }  // namespace

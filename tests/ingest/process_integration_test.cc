@@ -10,6 +10,7 @@
 #include <gtest/gtest.h>
 
 #include "ingest/command_runner.h"
+#include "ingest/file_ingest.h"
 #include "ingest/nbd_image.h"
 #include "ingest/nbd_server.h"
 #include <chrono>
@@ -108,6 +109,41 @@ TEST(ProcessIntegrationTest, NbdServerReportsQemuNbdErrors) {
   EXPECT_NE(server.status().message().find("qemu-nbd could not serve"), std::string::npos);
   EXPECT_NE(server.status().message().find("qcow2"), std::string::npos)
       << server.status().message();
+}
+
+// A VMDK differencing image served on the chain it is given, not on the parent its
+// descriptor names (here a file that is gone), from a folder whose name has a comma.
+TEST(ProcessIntegrationTest, NbdServerServesAVmdkOnAnExplicitBackingChain) {
+  TempDir tmp;
+  const std::string dir = tmp / "vms,1";
+  std::filesystem::create_directories(dir);
+  const std::string hinted = dir + "/base.vmdk", base = dir + "/moved base.vmdk";
+  const std::string top = dir + "/snap.vmdk";
+  MustRun({"qemu-img", "create", "-q", "-f", "vmdk", hinted, "4M"});
+  MustRun({"qemu-io", "-f", "vmdk", "-c", "write -P 0x11 0 2M", hinted});
+  MustRun({"qemu-img", "create", "-q", "-f", "vmdk", "-b", "base.vmdk", "-F", "vmdk", top});
+  MustRun(
+      {"qemu-io", "-f", "vmdk", "-c", "write -P 0x22 1M 64k", "-c", "write -P 0x33 3M 64k", top});
+  std::filesystem::rename(hinted, base);
+
+  RealCommandRunner runner;
+  auto probed = ProbeChain(runner, {base, top}, "vmdk");
+  ASSERT_TRUE(probed.ok()) << probed.status().ToString();
+  EXPECT_EQ(probed->info.virtual_size, 4 * kMiB);
+  EXPECT_EQ(probed->allocated, 2 * kMiB + 65536);
+  NbdServer::Options options;
+  options.connections = 1;
+  auto server = NbdServer::Start(probed->info, options);
+  ASSERT_TRUE(server.ok()) << server.status().ToString();
+  auto image = NbdImage::ConnectUnix((*server)->socket_path());
+  ASSERT_TRUE(image.ok()) << image.status().ToString();
+  std::string got(4 * kMiB, '\0');
+  ASSERT_TRUE((*image)->ReadAt(0, {reinterpret_cast<uint8_t*>(got.data()), got.size()}).ok());
+  std::string want(4 * kMiB, '\0');
+  want.replace(0, 2 * kMiB, 2 * kMiB, '\x11');
+  want.replace(kMiB, 65536, 65536, '\x22');
+  want.replace(3 * kMiB, 65536, 65536, '\x33');
+  EXPECT_TRUE(got == want);
 }
 
 }  // namespace

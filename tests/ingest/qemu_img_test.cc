@@ -13,22 +13,8 @@
 namespace vmvault::ingest {
 namespace {
 
+using testing::Recorded;
 using testing::TempDir;
-
-// A recording made by testdata/record.sh.
-CommandOutput Recorded(const std::string& name) {
-  const std::string base = std::string(VV_SOURCE_DIR) + "/tests/ingest/testdata/" + name;
-  CommandOutput out;
-  auto rc = ReadFile(base + ".rc");
-  auto so = ReadFile(base + ".out");
-  auto se = ReadFile(base + ".err");
-  EXPECT_TRUE(rc.ok() && so.ok() && se.ok()) << "missing recording " << name;
-  if (!rc.ok() || !so.ok() || !se.ok()) return out;
-  out.exit_code = std::stoi(*rc);
-  out.stdout_text = *so;
-  out.stderr_text = *se;
-  return out;
-}
 
 std::vector<std::string> InfoArgv(const std::string& path) {
   return {"qemu-img", "info", "--output=json", path};
@@ -387,6 +373,143 @@ TEST_F(QemuImgTest, MapFailureQuotesQemuImg) {
   EXPECT_EQ(s.message(), "cannot read image '" + info.path +
                              "': Could not open backing file: Could not open '/gone.qcow2': No "
                              "such file or directory");
+}
+
+// ---- Images opened on an explicit backing chain ----
+
+TEST_F(QemuImgTest, VmdkCidsAreRead) {
+  auto base = ParseImageInfoJson(Recorded("info_vmdk_base").stdout_text, "/b.vmdk");
+  auto top = ParseImageInfoJson(Recorded("info_vmdk_top").stdout_text, "/t.vmdk");
+  ASSERT_TRUE(base.ok() && top.ok()) << base.status().ToString() << top.status().ToString();
+  EXPECT_EQ(base->vmdk_cid, 1776625147u);
+  EXPECT_EQ(base->vmdk_parent_cid, kVmdkNoParentCid);
+  EXPECT_EQ(top->vmdk_cid, 4152045680u);
+  EXPECT_EQ(top->vmdk_parent_cid, 1776625147u);
+  EXPECT_EQ(top->backing_file, "chain-base.vmdk");  // the descriptor's hint, as qemu-img says
+  EXPECT_TRUE(top->backing_chain.empty());
+  auto qcow2 = ParseImageInfoJson(Recorded("info_qcow2").stdout_text, "/q.qcow2");
+  ASSERT_TRUE(qcow2.ok());
+  EXPECT_FALSE(qcow2->vmdk_cid.has_value());
+  EXPECT_FALSE(qcow2->vmdk_parent_cid.has_value());
+}
+
+ImageInfo Vmdk(const std::string& path, uint32_t cid, uint32_t parent_cid) {
+  ImageInfo info;
+  info.path = path;
+  info.format = "vmdk";
+  info.vmdk_cid = cid;
+  info.vmdk_parent_cid = parent_cid;
+  return info;
+}
+
+TEST(VmdkChainTest, LinkedChainPasses) {
+  EXPECT_TRUE(CheckVmdkChain({}).ok());
+  EXPECT_TRUE(CheckVmdkChain({Vmdk("/a", 0x11, kVmdkNoParentCid)}).ok());
+  EXPECT_TRUE(CheckVmdkChain({Vmdk("/a", 0x11, kVmdkNoParentCid), Vmdk("/b", 0x22, 0x11),
+                              Vmdk("/c", 0x33, 0x22)})
+                  .ok());
+}
+
+TEST(VmdkChainTest, MismatchNamesBothFilesAndCids) {
+  const Status s =
+      CheckVmdkChain({Vmdk("/vms/base.vmdk", 0x11, kVmdkNoParentCid),
+                      Vmdk("/vms/snap1.vmdk", 0x22, 0x11), Vmdk("/vms/snap2.vmdk", 0x33, 0x2a)});
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(s.message(),
+            "VMDK image '/vms/snap2.vmdk' was not made on '/vms/snap1.vmdk': its parentCID is "
+            "0000002a, but the CID of '/vms/snap1.vmdk' is 00000022 (the parent was written to "
+            "after the child was made, or the chain is not the one the images were made in)");
+}
+
+TEST(VmdkChainTest, BaseThatHasAParentIsRefused) {
+  const Status s =
+      CheckVmdkChain({Vmdk("/vms/snap1.vmdk", 0x22, 0x11), Vmdk("/vms/snap2.vmdk", 0x33, 0x22)});
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(s.message(),
+            "VMDK image '/vms/snap1.vmdk' is the base of the chain, but it is a differencing "
+            "image itself (its parentCID is 00000011): the image it was made on is missing from "
+            "the chain");
+}
+
+TEST(VmdkChainTest, MissingCidIsExternal) {
+  ImageInfo top = Vmdk("/vms/top.vmdk", 0x22, 0x11);
+  top.vmdk_cid.reset();
+  const Status s = CheckVmdkChain({Vmdk("/vms/base.vmdk", 0x11, kVmdkNoParentCid), top});
+  EXPECT_EQ(s.code(), StatusCode::kExternal);
+  EXPECT_NE(s.message().find("'/vms/top.vmdk'"), std::string::npos) << s.message();
+}
+
+TEST(QemuImageOptsTest, PlainImageIsNamedByFormatAndPath) {
+  ImageInfo info;
+  info.path = "/vms/a,b.qcow2";
+  info.format = "qcow2";
+  const std::vector<std::string> plain = {"-f", "qcow2", "/vms/a,b.qcow2"};
+  EXPECT_EQ(QemuImageArgs(info, QemuTool::kQemuImg), plain);
+  EXPECT_EQ(QemuImageArgs(info, QemuTool::kQemuNbd), plain);
+  // qemu-img has --force-share; qemu-nbd turns locking off instead.
+  info.force_share = true;
+  EXPECT_EQ(QemuImageArgs(info, QemuTool::kQemuImg), plain);
+  const std::vector<std::string> unlocked = {
+      "--image-opts",
+      "driver=qcow2,file.driver=file,file.filename=/vms/a,,b.qcow2,file.locking=off"};
+  EXPECT_EQ(QemuImageArgs(info, QemuTool::kQemuNbd), unlocked);
+  info.block_device = true;
+  info.path = "/dev/vg/lv";
+  EXPECT_EQ(QemuImageOpts(info),
+            "driver=qcow2,file.driver=host_device,file.filename=/dev/vg/lv,file.locking=off");
+}
+
+TEST(QemuImageOptsTest, BackingChainNests) {
+  ImageInfo info;
+  info.path = "/vms/snap,2.vmdk";
+  info.format = "vmdk";
+  info.backing_chain = {{"/vms/snap1.vmdk", "vmdk"}, {"/vms/base,,x.vmdk", "vmdk"}};
+  const std::string opts =
+      "driver=vmdk,file.driver=file,file.filename=/vms/snap,,2.vmdk,"
+      "backing.driver=vmdk,backing.file.driver=file,backing.file.filename=/vms/snap1.vmdk,"
+      "backing.backing.driver=vmdk,backing.backing.file.driver=file,"
+      "backing.backing.file.filename=/vms/base,,,,x.vmdk";
+  EXPECT_EQ(QemuImageOpts(info), opts);
+  const std::vector<std::string> args = {"--image-opts", opts};
+  EXPECT_EQ(QemuImageArgs(info, QemuTool::kQemuImg), args);
+  EXPECT_EQ(QemuImageArgs(info, QemuTool::kQemuNbd), args);
+  info.force_share = true;
+  EXPECT_EQ(QemuImageOpts(info),
+            "driver=vmdk,file.driver=file,file.filename=/vms/snap,,2.vmdk,file.locking=off,"
+            "backing.driver=vmdk,backing.file.driver=file,backing.file.filename=/vms/snap1.vmdk,"
+            "backing.file.locking=off,"
+            "backing.backing.driver=vmdk,backing.backing.file.driver=file,"
+            "backing.backing.file.filename=/vms/base,,,,x.vmdk,backing.backing.file.locking=off");
+}
+
+TEST_F(QemuImgTest, CheckAndMapOpenTheImageOnItsBackingChain) {
+  ImageInfo info;
+  info.path = MakeFile("top.vmdk", kMiB);
+  info.format = "vmdk";
+  info.virtual_size = 8 * kMiB;
+  info.file_size = kMiB;
+  info.vmdk_create_type = "monolithicSparse";
+  info.backing_chain = {{dir_ / "base.vmdk", "vmdk"}};
+  const std::string opts = QemuImageOpts(info);
+  runner_.Expect({"qemu-img", "check", "--output=json", "--image-opts", opts}, 0, "{}");
+  runner_.Expect({"qemu-img", "map", "--output=json", "--image-opts", opts},
+                 Recorded("map_vmdk_chain"));
+  EXPECT_TRUE(CheckImage(runner_, info).ok());
+  auto extents = MapImage(runner_, info);
+  ASSERT_TRUE(extents.ok()) << extents.status().ToString();
+  // Data from either layer; the base's file offsets (past the top's end) are not checked
+  // against the top's size.
+  const std::vector<Extent> expected = {{0, kMiB, false},
+                                        {kMiB, 3 * kMiB, true},
+                                        {4 * kMiB, 2 * kMiB, false},
+                                        {6 * kMiB, 65536, true},
+                                        {6 * kMiB + 65536, 2 * kMiB - 65536, false}};
+  EXPECT_EQ(*extents, expected);
+  info.force_share = true;
+  runner_.Expect(
+      {"qemu-img", "map", "--output=json", "--force-share", "--image-opts", QemuImageOpts(info)},
+      Recorded("map_vmdk_chain"));
+  EXPECT_TRUE(MapImage(runner_, info).ok());
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
-// Helpers shared by the ingest tests: a temporary directory, an in-memory Image that
-// counts its reads and can fail on purpose, an opener serving such images, and a
-// reader that rebuilds a backed-up disk from the catalog and the chunk store.
+// Helpers shared by the ingest tests: a temporary directory, recorded qemu-img output,
+// an in-memory Image that counts its reads and can fail on purpose, an opener serving
+// such images, and a reader that rebuilds a backed-up disk from the catalog and the
+// chunk store.
 #pragma once
 
 #include <atomic>
@@ -17,7 +18,9 @@
 
 #include <gtest/gtest.h>
 
+#include "base/file_util.h"
 #include "base/image.h"
+#include "ingest/command_runner.h"
 #include "tests/temp_dir.h"
 #include "ingest/image_source.h"
 #include "store/catalog.h"
@@ -26,6 +29,21 @@
 namespace vmvault::ingest::testing {
 
 using vmvault::testing::TempDir;
+
+// A recording made by testdata/record.sh.
+inline CommandOutput Recorded(const std::string& name) {
+  const std::string base = std::string(VV_SOURCE_DIR) + "/tests/ingest/testdata/" + name;
+  CommandOutput out;
+  auto rc = ReadFile(base + ".rc");
+  auto so = ReadFile(base + ".out");
+  auto se = ReadFile(base + ".err");
+  EXPECT_TRUE(rc.ok() && so.ok() && se.ok()) << "missing recording " << name;
+  if (!rc.ok() || !so.ok() || !se.ok()) return out;
+  out.exit_code = std::stoi(*rc);
+  out.stdout_text = *so;
+  out.stderr_text = *se;
+  return out;
+}
 
 // Random bytes from a fixed seed.
 inline std::string RandomBytes(size_t n, uint32_t seed) {

@@ -1,6 +1,6 @@
-// `vmvault ingest --virtualbox` and `--device` end to end: a .vbox machine (written after
-// VirtualBox's settings format) with a VDI and a VMDK disk made by qemu-img, and a loop
-// device; each backup is checked byte for byte through a real mount.
+// `vmvault ingest --virtualbox` and `--device` end to end: .vbox machines (written after
+// VirtualBox's settings format) with VDI and VMDK disks and VMDK snapshot chains made by
+// qemu-img, and a loop device; each backup is checked byte for byte through a real mount.
 #include <filesystem>
 #include <fstream>
 
@@ -29,6 +29,60 @@ class SourcesTest : public ::testing::Test {
                   .exit_code,
               0);
     return path;
+  }
+
+  // Runs a qemu tool (or any set-up command) and expects it to succeed.
+  static void Run(const std::vector<std::string>& argv) {
+    const RunResult r = RunCmd(argv);
+    EXPECT_EQ(r.exit_code, 0) << argv[0] << " " << argv[1] << ": " << r.err;
+  }
+
+  // Writes `vm_dir`/`name`.vbox: a machine whose one hard disk (SATA port 0) is the
+  // snapshot chain `layers` (location relative to vm_dir, format), base first, nested
+  // in the media registry as VirtualBox writes it; the top is attached. Returns its text.
+  static std::string WriteChainMachine(
+      const std::string& vm_dir, const std::string& name,
+      const std::vector<std::pair<std::string, std::string>>& layers) {
+    std::string disks, closing;
+    for (size_t i = 0; i < layers.size(); ++i) {
+      disks += fmt::format(R"(<HardDisk uuid="{{{}}}" location="{}" format="{}"{}>)", LayerUuid(i),
+                           layers[i].first, layers[i].second, i == 0 ? R"( type="Normal")" : "");
+      closing = "</HardDisk>" + closing;
+    }
+    const std::string vbox = fmt::format(R"(<?xml version="1.0"?>
+<VirtualBox xmlns="http://www.virtualbox.org/" version="1.19-linux">
+  <Machine uuid="{{7e2d9f3a-1c8b-4d4a-8a2f-4b6c8d0e2f3a}}" name="{}" OSType="Debian_64">
+    <MediaRegistry><HardDisks>
+      {}{}
+    </HardDisks></MediaRegistry>
+    <Hardware>
+      <StorageControllers>
+        <StorageController name="SATA" type="AHCI" PortCount="1">
+          <AttachedDevice type="HardDisk" port="0" device="0"><Image uuid="{{{}}}"/></AttachedDevice>
+        </StorageController>
+      </StorageControllers>
+    </Hardware>
+  </Machine>
+</VirtualBox>
+)",
+                                         name, disks, closing, LayerUuid(layers.size() - 1));
+    std::ofstream(vm_dir + "/" + name + ".vbox") << vbox;
+    return vbox;
+  }
+  static std::string LayerUuid(size_t i) {
+    return fmt::format("c0000000-0000-4000-8000-{:012}", i + 1);
+  }
+
+  // Ingests `path` and compares the raw view of machine `vm`'s disk SATA-0-0, mounted,
+  // with the file `want`.
+  void IngestAndCompare(const std::string& path, const std::string& vm, const std::string& want) {
+    const RunResult r = RunCmd({VmvaultPath(), "ingest", "--repo", repo_, "--virtualbox", path});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    const std::string backup = BackupDir(vm);
+    ASSERT_FALSE(backup.empty());
+    Mount mount(repo_, dir_.path() + "/mnt");
+    ASSERT_TRUE(mount.ok());
+    EXPECT_EQ(CompareFiles(mount.path() + "/" + backup + "/SATA-0-0.raw", want), "");
   }
 
   std::string BackupDir(const std::string& vm) {
@@ -79,6 +133,112 @@ TEST_F(SourcesTest, VirtualBoxMachineWithVdiAndVmdkDisks) {
   EXPECT_EQ(Slurp(base + "/machine.vbox"), vbox);
   EXPECT_EQ(CompareFiles(base + "/SATA-0-0.raw", raw0), "");
   EXPECT_EQ(CompareFiles(base + "/SATA-1-0.raw", raw1), "");
+}
+
+// Three VMDK layers, as VirtualBox lays out snapshots: the base beside the .vbox, the
+// differencing images in Snapshots/ named by uuid. Each child writes over its parent's
+// data in places and beside it in others.
+TEST_F(SourcesTest, VirtualBoxVmdkSnapshotChain) {
+  const std::string vm_dir = dir_.path() + "/VirtualBox VMs/build";
+  const std::string snaps = vm_dir + "/Snapshots";
+  std::filesystem::create_directories(snaps);
+  const std::string base = vm_dir + "/build.vmdk";
+  const std::string snap1 = fmt::format("{}/{{{}}}.vmdk", snaps, LayerUuid(1));
+  const std::string snap2 = fmt::format("{}/{{{}}}.vmdk", snaps, LayerUuid(2));
+  Run({"qemu-img", "create", "-q", "-f", "vmdk", base, "16M"});
+  Run({"qemu-io", "-f", "vmdk", "-c", "write -P 0x11 0 4M", "-c", "write -P 0x12 8M 2M", "-c",
+       "write -P 0x13 15M 1M", base});
+  Run({"qemu-img", "create", "-q", "-f", "vmdk", "-b", "../build.vmdk", "-F", "vmdk", snap1});
+  Run({"qemu-io", "-f", "vmdk", "-c", "write -P 0x21 2M 4M", "-c", "write -P 0x22 12M 1M", snap1});
+  Run({"qemu-img", "create", "-q", "-f", "vmdk", "-b", std::filesystem::path(snap1).filename(),
+       "-F", "vmdk", snap2});
+  Run({"qemu-io", "-f", "vmdk", "-c", "write -P 0x31 3M 64k", "-c", "write -P 0x32 9M 512k", "-c",
+       "write -P 0x33 15872k 64k", snap2});
+  const std::string want = dir_.path() + "/want.raw";
+  Run({"qemu-img", "convert", "-O", "raw", "-f", "vmdk", snap2, want});
+  WriteChainMachine(vm_dir, "build",
+                    {{"build.vmdk", "VMDK"},
+                     {fmt::format("Snapshots/{{{}}}.vmdk", LayerUuid(1)), "VMDK"},
+                     {fmt::format("Snapshots/{{{}}}.vmdk", LayerUuid(2)), "VMDK"}});
+  IngestAndCompare(dir_.path() + "/VirtualBox VMs", "build", want);
+}
+
+// What the media registry says is the parent is read, whatever the descriptor's
+// parentFileNameHint says: the middle layer's hint names a decoy, the top has none (as
+// VirtualBox writes them).
+TEST_F(SourcesTest, VirtualBoxVmdkChainFollowsTheRegistryNotTheHint) {
+  const std::string vm_dir = dir_.path() + "/vms/hints";
+  std::filesystem::create_directories(vm_dir);
+  const std::string hinted = vm_dir + "/base.vmdk", base = vm_dir + "/real-base.vmdk";
+  const std::string mid = vm_dir + "/mid.vmdk", top = vm_dir + "/top.vmdk";
+  Run({"qemu-img", "create", "-q", "-f", "vmdk", hinted, "8M"});
+  Run({"qemu-io", "-f", "vmdk", "-c", "write -P 0x41 0 6M", hinted});
+  Run({"qemu-img", "create", "-q", "-f", "vmdk", "-b", "base.vmdk", "-F", "vmdk", mid});
+  Run({"qemu-io", "-f", "vmdk", "-c", "write -P 0x42 1M 1M", mid});
+  Run({"qemu-img", "create", "-q", "-f", "vmdk", "-b", "mid.vmdk", "-F", "vmdk", top});
+  Run({"qemu-io", "-f", "vmdk", "-c", "write -P 0x43 5M 2M", top});
+  const std::string want = dir_.path() + "/want.raw";
+  Run({"qemu-img", "convert", "-O", "raw", "-f", "vmdk", top, want});
+
+  // The real base moves; a decoy takes the name mid.vmdk's hint gives.
+  std::filesystem::rename(hinted, base);
+  Run({"qemu-img", "create", "-q", "-f", "vmdk", hinted, "8M"});
+  Run({"qemu-io", "-f", "vmdk", "-c", "write -P 0x77 0 8M", hinted});
+  // The top's hint is blanked out in place (the descriptor is text inside the file).
+  {
+    std::fstream f(top, std::ios::in | std::ios::out | std::ios::binary);
+    std::string head(64 << 10, '\0');
+    f.read(head.data(), static_cast<std::streamsize>(head.size()));
+    const std::string hint = R"(parentFileNameHint="mid.vmdk")";
+    const size_t at = head.find(hint);
+    ASSERT_NE(at, std::string::npos);
+    f.clear();
+    f.seekp(static_cast<std::streamoff>(at));
+    f << "#" << std::string(hint.size() - 1, ' ');
+  }
+  const RunResult info = RunCmd({"qemu-img", "info", "-f", "vmdk", "--output=json", top});
+  ASSERT_EQ(info.exit_code, 0) << info.err;
+  EXPECT_EQ(info.out.find("backing-filename"), std::string::npos) << info.out;
+
+  WriteChainMachine(vm_dir, "hints",
+                    {{"real-base.vmdk", "VMDK"}, {"mid.vmdk", "VMDK"}, {"top.vmdk", "VMDK"}});
+  IngestAndCompare(vm_dir + "/hints.vbox", "hints", want);
+}
+
+// A parent written to after its child was made (its CID changed) would read as a mix of
+// old and new data: refused before anything is read, naming both files.
+TEST_F(SourcesTest, VirtualBoxVmdkChainWithAChangedParentIsRefused) {
+  const std::string vm_dir = dir_.path() + "/vms/stale";
+  std::filesystem::create_directories(vm_dir);
+  const std::string base = vm_dir + "/base.vmdk", snap = vm_dir + "/snap.vmdk";
+  Run({"qemu-img", "create", "-q", "-f", "vmdk", base, "8M"});
+  Run({"qemu-io", "-f", "vmdk", "-c", "write -P 0x51 0 1M", base});
+  Run({"qemu-img", "create", "-q", "-f", "vmdk", "-b", "base.vmdk", "-F", "vmdk", snap});
+  Run({"qemu-io", "-f", "vmdk", "-c", "write -P 0x52 2M 1M", snap});
+  Run({"qemu-io", "-f", "vmdk", "-c", "write -P 0x53 4M 1M", base});
+  WriteChainMachine(vm_dir, "stale", {{"base.vmdk", "VMDK"}, {"snap.vmdk", "VMDK"}});
+
+  const RunResult r =
+      RunCmd({VmvaultPath(), "ingest", "--repo", repo_, "--virtualbox", vm_dir + "/stale.vbox"});
+  EXPECT_EQ(r.exit_code, 5) << r.err;
+  EXPECT_NE(r.err.find(fmt::format("VMDK image '{}' was not made on '{}'", snap, base)),
+            std::string::npos)
+      << r.err;
+  EXPECT_TRUE(ListJson(repo_).empty());
+}
+
+TEST_F(SourcesTest, VirtualBoxMixedChainIsRefused) {
+  const std::string vm_dir = dir_.path() + "/vms/mixed";
+  std::filesystem::create_directories(vm_dir);
+  Run({"qemu-img", "create", "-q", "-f", "vmdk", vm_dir + "/base.vmdk", "8M"});
+  Run({"qemu-img", "create", "-q", "-f", "vdi", vm_dir + "/snap.vdi", "8M"});
+  WriteChainMachine(vm_dir, "mixed", {{"base.vmdk", "VMDK"}, {"snap.vdi", "VDI"}});
+  const RunResult r =
+      RunCmd({VmvaultPath(), "ingest", "--repo", repo_, "--virtualbox", vm_dir + "/mixed.vbox"});
+  EXPECT_EQ(r.exit_code, 5) << r.err;
+  EXPECT_NE(r.err.find("more than one format"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("all VDI or all VMDK"), std::string::npos) << r.err;
+  EXPECT_TRUE(ListJson(repo_).empty());
 }
 
 TEST_F(SourcesTest, AMissingVirtualBoxPathIsAClearError) {

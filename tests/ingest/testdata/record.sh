@@ -29,6 +29,16 @@ qemu-io -f qcow2 -c 'write -P 0xcd 6M 64k' overlay.qcow2 >/dev/null
 rec info_overlay qemu-img info --output=json overlay.qcow2
 rec map_overlay qemu-img map --output=json -f qcow2 overlay.qcow2
 
+# A VMDK chain: a differencing image on a base, mapped on an explicit backing chain.
+qemu-img create -q -f vmdk chain-base.vmdk 8M
+qemu-io -f vmdk -c 'write -P 0xab 1M 3M' chain-base.vmdk >/dev/null
+qemu-img create -q -f vmdk -b chain-base.vmdk -F vmdk chain-top.vmdk
+qemu-io -f vmdk -c 'write -P 0xcd 2M 64k' -c 'write -P 0xce 6M 64k' chain-top.vmdk >/dev/null
+rec info_vmdk_base qemu-img info --output=json -f vmdk chain-base.vmdk
+rec info_vmdk_top qemu-img info --output=json -f vmdk chain-top.vmdk
+rec map_vmdk_chain qemu-img map --output=json --image-opts \
+  "driver=vmdk,file.driver=file,file.filename=$work/chain-top.vmdk,backing.driver=vmdk,backing.file.driver=file,backing.file.filename=$work/chain-base.vmdk"
+
 # Truncated images.
 cp disk.qcow2 trunc.qcow2 && truncate -s 200000 trunc.qcow2
 rec check_trunc_qcow2 qemu-img check --output=json -f qcow2 trunc.qcow2
