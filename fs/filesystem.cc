@@ -129,8 +129,9 @@ EntryInfo Filesystem::InfoOf(const Node& node) const {
       node.kind == NodeKind::kFile && node.view ? node.view->allocated_bytes() : 0;
   st.st_blocks = static_cast<blkcnt_t>((allocated + 511) / 512);
   st.st_mtim = st.st_ctim = st.st_atim = ToTimespec(node.mtime_us);
-  e.attr_timeout = e.entry_timeout = node.changes ? options_.short_timeout_s
-                                                  : options_.long_timeout_s;
+  e.attr_timeout = node.changes ? options_.short_timeout_s : options_.long_timeout_s;
+  e.entry_timeout =
+      node.changes || node.removable ? options_.short_timeout_s : options_.long_timeout_s;
   return e;
 }
 
@@ -186,7 +187,7 @@ Result<std::unique_ptr<OpenFile>> Filesystem::Open(uint64_t ino, int flags) {
   if (node == nullptr) return NoSuchInode(ino);
   if (node->kind != NodeKind::kFile || !node->view) return Status::InvalidArgument("not a file");
   VV_RETURN_IF_ERROR(LoadView(*node));
-  return std::make_unique<OpenFile>(ino, node->view, options_.readahead_bytes);
+  return std::make_unique<OpenFile>(ino, node->backup_id, node->view, options_.readahead_bytes);
 }
 
 Status Filesystem::Read(OpenFile* file, uint64_t offset, size_t size, ReadResult* out) {
@@ -194,6 +195,21 @@ Status Filesystem::Read(OpenFile* file, uint64_t offset, size_t size, ReadResult
   if (auto ahead = file->readahead.OnRead(offset, size, view.size())) {
     reader_->Prefetch(file->view, ahead->first, ahead->second);
   }
+  Status s = reader_->Read(view, offset, size, out);
+  if (s.ok() || s.IsNotFound()) return s;
+  // After garbage collection a read can fail in two ways that are not damage: a chunk
+  // of a pruned backup is gone (NotFound, reported as Corruption by the chunk cache),
+  // or this mount's database instance predates the gc and names a blob file its
+  // compaction deleted (IOError). Only the latter needs the fresh instance; with it, a
+  // backup that is gone is ENOENT, and one that is still there is read once more.
+  const bool stale = s.code() == StatusCode::kIOError;
+  if (stale) Refresh(/*force=*/true).IgnoreError();
+  if (repo_->catalog().GetBackup(file->backup_id).status().IsNotFound()) {
+    out->Clear();
+    return Status::NotFound(fmt::format("backup {} has been removed", file->backup_id));
+  }
+  if (!stale) return s;
+  out->Clear();
   return reader_->Read(view, offset, size, out);
 }
 

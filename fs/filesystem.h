@@ -7,7 +7,13 @@
 // refresh_interval, the Filesystem calls Repository::Refresh() and builds a new Tree,
 // swapped in atomically; the other threads keep using the old one meanwhile. These
 // nodes get short cache timeouts; backups and their files never change and get long
-// ones.
+// ones, except the entry of a backup directory, which prune may remove: the kernel
+// looks its name up again after the short timeout. A removed backup's open files keep
+// their views; they read what is cached or still stored, and NotFound (ENOENT) for an
+// index page that is gone, never zeros (store::Catalog::ReadIndexPage). After gc, a
+// chunk of a removed backup that is gone is ENOENT too, and a read that fails because
+// the mount's database instance names a blob file gc deleted is retried once on a
+// fresh instance (Filesystem::Read).
 //
 // Reads go through one ViewReader with a shared ChunkCache and a prefetch pool.
 //
@@ -45,7 +51,8 @@ struct FilesystemOptions {
   size_t readahead_bytes = 8 << 20;  // kept warm ahead of a sequential reader
   size_t prefetch_threads = 4;       // 0: no prefetch, no parallel chunk loads
   int64_t refresh_interval_us = 1'000'000;
-  double short_timeout_s = 1.0;      // root, VM and period directories, `latest`
+  double short_timeout_s = 1.0;      // root, VM and period directories, `latest`; the
+                                     // entries (names) of backup directories
   double long_timeout_s = 86400.0;   // backups and their files
   const Clock* clock = nullptr;      // SystemClock::Default() when null
   uint32_t uid = 0;                  // owner shown for every node
@@ -67,10 +74,11 @@ struct DirEntry {
 // An open regular file: its view, kept alive for as long as the file is open.
 struct OpenFile {
   uint64_t ino = 0;
+  uint64_t backup_id = 0;  // the backup the file belongs to
   std::shared_ptr<const View> view;
   ReadAheadTracker readahead;
-  OpenFile(uint64_t i, std::shared_ptr<const View> v, uint64_t window)
-      : ino(i), view(std::move(v)), readahead(window) {}
+  OpenFile(uint64_t i, uint64_t backup, std::shared_ptr<const View> v, uint64_t window)
+      : ino(i), backup_id(backup), view(std::move(v)), readahead(window) {}
 };
 
 class Filesystem {

@@ -156,6 +156,7 @@ void TreeBuilder::AddVm(const store::VmRecord& vm,
     }
     Node bnode;
     bnode.kind = NodeKind::kDirectory;
+    bnode.removable = true;
     bnode.mtime_us = b.time_us;
     const Node& backup_dir = Add(it->second, b.name(), std::move(bnode));
     const uint64_t backup_ino = backup_dir.ino;
@@ -189,6 +190,7 @@ void TreeBuilder::AddBackup(const store::VmRecord& vm, const store::BackupRecord
     Node f;
     f.kind = NodeKind::kFile;
     f.mtime_us = b.time_us;
+    f.backup_id = b.id;
     f.view = std::move(view);
     return Add(backup_dir, name, std::move(f)).name;
   };

@@ -7,7 +7,8 @@
 //
 // Inode numbers come from the node's path (XXH3-64, never 0 or 1; the root is 1), so
 // they are the same in every build and across remounts, and `forget` has nothing to
-// clean up. A later build that no longer has a node simply answers ENOENT for it.
+// clean up. A later build that no longer has a node (a pruned backup) simply answers
+// ENOENT for it.
 // Names that are not valid path components are sanitized (base/names.h) and made
 // unique within their directory. mtimes are backup times: a backup's own for it and
 // its files, the newest backup's for period and VM directories and for the root.
@@ -44,6 +45,10 @@ struct Node {
   // True for nodes whose contents can change when new backups arrive: the root, VM
   // and period directories and `latest`. They get short cache timeouts.
   bool changes = false;
+  // True for backup directories: their contents never change, but prune may remove
+  // them, so their names get the short entry timeout (the kernel then asks again
+  // within it and learns that the name is gone).
+  bool removable = false;
   std::string name;
   std::string path;  // "" for the root, else "/vm/period/..."
   int64_t mtime_us = 0;
@@ -51,6 +56,7 @@ struct Node {
   std::vector<std::pair<std::string, uint64_t>> children;  // sorted by name
   std::string link_target;                                 // kSymlink
   std::shared_ptr<const View> view;                        // kFile
+  uint64_t backup_id = 0;  // kFile: the backup whose file it is (store::BackupRecord::id)
   std::vector<std::pair<std::string, std::string>> xattrs;  // sorted by name
 
   uint64_t size() const;

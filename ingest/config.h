@@ -25,6 +25,7 @@
 #include "base/result.h"
 #include "base/time_format.h"
 #include "ingest/config_values.h"
+#include "store/retention.h"
 
 namespace vmvault::ingest {
 
@@ -89,28 +90,10 @@ struct ScheduleConfig {
   std::vector<std::string> tags;
 };
 
-// Which backups of a VM to keep. With no keep- rule set, every backup is kept (before
-// max-count and max-age); with one or more, a backup is kept when any selects it.
-// 0 is the same as unset.
-struct RetentionPolicy {
-  int keep_last = 0;               // the newest N
-  int keep_hourly = 0;             // the newest backup of each of the last N hours with one
-  int keep_daily = 0;              // ... days
-  int keep_weekly = 0;             // ... ISO weeks (Monday to Sunday)
-  int keep_monthly = 0;            // ... months
-  int keep_yearly = 0;             // ... years
-  std::optional<Seconds> max_age;  // no kept backup older than this, but the newest
-  std::optional<int> max_count;    // at most this many kept backups
-  ConfigLocation where;            // its table; {0, 0} for the built-in default
-
-  bool HasKeepRule() const {
-    return keep_last > 0 || keep_hourly > 0 || keep_daily > 0 || keep_weekly > 0 ||
-           keep_monthly > 0 || keep_yearly > 0;
-  }
-  // True when the policy removes nothing.
-  bool KeepsEverything() const {
-    return !HasKeepRule() && !max_age.has_value() && !max_count.has_value();
-  }
+// Which backups of a VM to keep (the rules and limits: store/retention.h), and where
+// in the file the policy is.
+struct RetentionPolicy : store::RetentionPolicy {
+  ConfigLocation where;  // its table; {0, 0} for the built-in default
 };
 
 // [retention.default], [retention.tier.<tier>], [retention.vm."<vm>"]. A VM's policy

@@ -194,7 +194,7 @@ class ConfigParser {
         {"keep-daily", &p.keep_daily},     {"keep-weekly", &p.keep_weekly},
         {"keep-monthly", &p.keep_monthly}, {"keep-yearly", &p.keep_yearly}};
     for (const auto& [key, field] : keeps) {
-      if (auto n = r_.Integer(t, key, fmt::format("{}.{}", name, key), 0, 1'000'000)) {
+      if (auto n = r_.Integer(t, key, fmt::format("{}.{}", name, key), 0, store::kMaxKeep)) {
         *field = static_cast<int>(*n);
       }
     }
@@ -203,11 +203,11 @@ class ConfigParser {
         r_.Error(*n, fmt::format("{}.max-count: 0 would remove every backup; leave max-count out "
                                  "for no limit",
                                  name));
-      } else if (auto v = r_.Integer(t, "max-count", name + ".max-count", 1, 1'000'000)) {
+      } else if (auto v = r_.Integer(t, "max-count", name + ".max-count", 1, store::kMaxKeep)) {
         p.max_count = static_cast<int>(*v);
       }
     }
-    p.max_age = r_.Duration(t, "max-age", name + ".max-age", Seconds(3600));
+    p.max_age = r_.Duration(t, "max-age", name + ".max-age", store::kMinMaxAge);
     return p;
   }
 

@@ -1,6 +1,7 @@
 #include "store/catalog.h"
 
 #include <cstring>
+#include <map>
 #include <set>
 
 #include <fmt/format.h>
@@ -26,10 +27,20 @@ constexpr int kRecordVersion = 1;
 
 std::string VmKey(std::string_view vm) { return std::string(kVmPrefix) + std::string(vm); }
 
-std::string BackupKey(uint64_t id) {
-  std::string k(kBackupPrefix);
-  PutBigEndian64(&k, id);
+// The backup id as keys hold it: every index page of a backup (kIndex) starts with it.
+std::string BackupIdPrefix(uint64_t backup_id) {
+  std::string k;
+  PutBigEndian64(&k, backup_id);
   return k;
+}
+
+std::string BackupKey(uint64_t id) { return std::string(kBackupPrefix) + BackupIdPrefix(id); }
+
+std::string VerifyKey(uint64_t id) { return std::string(kVerifyPrefix) + BackupIdPrefix(id); }
+
+// Every disk summary of a backup.
+std::string SummaryBackupPrefix(uint64_t id) {
+  return std::string(kSummaryPrefix) + BackupIdPrefix(id);
 }
 
 // "vb/<vm>\0" sorts one VM's backups by time, then id.
@@ -48,8 +59,7 @@ std::string VmBackupKey(std::string_view vm, int64_t time_us, uint64_t id) {
 }
 
 std::string IndexDiskPrefix(uint64_t backup_id, uint32_t disk) {
-  std::string k;
-  PutBigEndian64(&k, backup_id);
+  std::string k = BackupIdPrefix(backup_id);
   PutBigEndian32(&k, disk);
   return k;
 }
@@ -285,12 +295,21 @@ Result<uint64_t> Catalog::Generation() const {
   return GetBigEndian64(value.data());
 }
 
+Status Catalog::CheckBackupExists(uint64_t id) const {
+  std::string value;
+  Status s = kv_->Get(KvSpace::kCatalog, BackupKey(id), &value);
+  if (s.IsNotFound()) return Status::NotFound(fmt::format("backup {} has been removed", id));
+  return s;
+}
+
 Status Catalog::ReadIndexPage(uint64_t backup_id, uint32_t disk, uint64_t page,
                               std::vector<ChunkId>* slots) const {
   std::string value;
   Status s = kv_->Get(KvSpace::kIndex, IndexKey(backup_id, disk, page), &value);
   slots->assign(kIndexPageSlots, kZeroChunkId);
-  if (s.IsNotFound()) return Status::OK();
+  // A page of holes is not stored, and neither is any page of a removed backup. The
+  // record is read after the page, so a backup removed in between is NotFound too.
+  if (s.IsNotFound()) return CheckBackupExists(backup_id);
   VV_RETURN_IF_ERROR(s);
   if (value.size() % 16 != 0 || value.size() > kIndexPageSlots * 16) {
     return Status::Corruption(fmt::format("index page {} of disk {} of backup {} has {} bytes",
@@ -351,10 +370,8 @@ Result<DiskSummary> Catalog::ComputeDiskSummary(uint64_t backup_id, uint32_t dis
 }
 
 Result<std::optional<VerifyRecord>> Catalog::GetVerification(uint64_t backup_id) const {
-  std::string key(kVerifyPrefix);
-  PutBigEndian64(&key, backup_id);
   std::string value;
-  Status s = kv_->Get(KvSpace::kCatalog, key, &value);
+  Status s = kv_->Get(KvSpace::kCatalog, VerifyKey(backup_id), &value);
   if (s.IsNotFound()) return std::optional<VerifyRecord>();
   VV_RETURN_IF_ERROR(s);
   try {
@@ -376,12 +393,16 @@ Status Catalog::RecordVerifications(
     const std::vector<std::pair<uint64_t, VerifyRecord>>& records) {
   KvBatch batch;
   for (const auto& [backup_id, r] : records) {
-    std::string key(kVerifyPrefix);
-    PutBigEndian64(&key, backup_id);
+    // A backup pruned since it was read needs no record (and must not get an orphan).
+    if (Status s = CheckBackupExists(backup_id); !s.ok()) {
+      if (s.IsNotFound()) continue;
+      return s;
+    }
     const json j{{"v", kRecordVersion},    {"time_us", r.time_us},
                  {"ok", r.ok},             {"sample_percent", r.sample_percent},
                  {"chunks", r.chunks},     {"problems", r.problems}};
-    batch.Put(KvSpace::kCatalog, key, j.dump(-1, ' ', false, json::error_handler_t::replace));
+    batch.Put(KvSpace::kCatalog, VerifyKey(backup_id),
+              j.dump(-1, ' ', false, json::error_handler_t::replace));
   }
   std::lock_guard<std::mutex> lock(commit_mu_);
   VV_RETURN_IF_ERROR(AddGenerationBump(&batch));
@@ -429,7 +450,9 @@ Status Catalog::ForEachIndexPage(
     std::memcpy(ids.data(), v.data(), v.size());
     return fn(page, ids.data(), static_cast<size_t>(in_disk));
   }));
-  return inner;
+  VV_RETURN_IF_ERROR(inner);
+  // A removed backup has no pages: that must not read as a disk of holes.
+  return CheckBackupExists(backup_id);
 }
 
 Status Catalog::AddMissingSummaries(uint64_t* skipped) {
@@ -523,6 +546,42 @@ Status Catalog::CommitBackup(const VmRecord& vm, BackupRecord* backup,
   }
   // The chunks this backup names were written unlogged: make them durable first.
   VV_RETURN_IF_ERROR(kv_->Flush().WithContext("flush chunks before commit"));
+  return kv_->Write(batch, /*sync=*/true);
+}
+
+Status Catalog::DeletePrefix(KvSpace space, std::string_view prefix, KvBatch* batch) const {
+  return kv_->Scan(space, prefix, [batch, space](std::string_view k, std::string_view) {
+    batch->Delete(space, k);
+    return true;
+  });
+}
+
+Status Catalog::DeleteBackups(const std::vector<uint64_t>& ids) {
+  const std::set<uint64_t> unique(ids.begin(), ids.end());
+  std::lock_guard<std::mutex> lock(commit_mu_);
+  KvBatch batch;
+  std::map<std::string, size_t> removed;  // per VM
+  for (uint64_t id : unique) {
+    VV_ASSIGN_OR_RETURN(const BackupRecord b, GetBackup(id));
+    batch.Delete(KvSpace::kCatalog, BackupKey(id));
+    batch.Delete(KvSpace::kCatalog, VmBackupKey(b.vm, b.time_us, id));
+    batch.Delete(KvSpace::kCatalog, VerifyKey(id));
+    VV_RETURN_IF_ERROR(DeletePrefix(KvSpace::kCatalog, SummaryBackupPrefix(id), &batch));
+    VV_RETURN_IF_ERROR(DeletePrefix(KvSpace::kIndex, BackupIdPrefix(id), &batch));
+    ++removed[b.vm];
+  }
+  if (batch.empty()) return Status::OK();
+  // A VM that loses its last backup goes too, so it leaves the mount and the listing.
+  for (const auto& [vm, n] : removed) {
+    size_t backups = 0;
+    VV_RETURN_IF_ERROR(kv_->Scan(KvSpace::kCatalog, VmBackupPrefix(vm),
+                                 [&](std::string_view, std::string_view) {
+                                   ++backups;
+                                   return true;
+                                 }));
+    if (backups == n) batch.Delete(KvSpace::kCatalog, VmKey(vm));
+  }
+  VV_RETURN_IF_ERROR(AddGenerationBump(&batch));
   return kv_->Write(batch, /*sync=*/true);
 }
 

@@ -10,7 +10,13 @@
 // A backup appears atomically: CommitBackup first flushes the engine, which makes every
 // chunk put so far durable, then writes the VM record, the backup record and every
 // index page in one synced write. So no index entry ever names a chunk that is not on
-// disk. Catalog is thread-safe.
+// disk. It disappears atomically too (DeleteBackups, for prune), records, pages and
+// summaries together; its chunks stay until garbage collection.
+//
+// A reader may still hold a backup that is removed meanwhile (a mount serving an open
+// file of it, whose engine follows the writer): its index page or summary is then
+// missing, which must not read as holes. So a missing page or summary of a backup whose record is gone is
+// NotFound, never zeros. Catalog is thread-safe.
 #pragma once
 
 #include <cstdint>
@@ -131,8 +137,9 @@ class Catalog {
   Result<std::vector<BackupRecord>> ListBackups(std::string_view vm) const;  // oldest first
   Result<BackupRecord> GetBackup(uint64_t id) const;
 
-  // A number that changes whenever the catalog does (a commit, later a prune), so a
-  // reader can tell cheaply whether its view is still current. 0 for an empty catalog.
+  // A number that changes whenever the catalog does (a commit, a verification, a
+  // deletion), so a reader can tell cheaply whether its view is still current. 0 for
+  // an empty catalog.
   Result<uint64_t> Generation() const;
   // Changes the generation without changing a record, so mounts reopen their view of
   // the repository (garbage collection, after it deleted chunks).
@@ -140,16 +147,19 @@ class Catalog {
 
   // Replaces *slots with page `page` of disk `disk` (its position in BackupRecord::disks)
   // of backup `backup_id`: kIndexPageSlots ids, all zero when the page is not stored.
+  // NotFound when the backup has been removed.
   Status ReadIndexPage(uint64_t backup_id, uint32_t disk, uint64_t page,
                        std::vector<ChunkId>* slots) const;
 
   // The per-page data counts of a disk (disk_summary.h). Backups committed before
   // format version 2 have none stored; theirs is computed from the stored index pages.
+  // NotFound when the backup has been removed.
   Result<DiskSummary> ReadDiskSummary(uint64_t backup_id, uint32_t disk,
                                       const DiskRecord& record) const;
   // Calls fn(page, ids, n) for every stored index page of a disk, in page order, with
   // the page's n slots (4096, fewer on the last page), until fn returns false. A page
-  // whose key or length does not fit the disk is Corruption.
+  // whose key or length does not fit the disk is Corruption; a backup that has been
+  // removed (before or during the scan) is NotFound.
   Status ForEachIndexPage(
       uint64_t backup_id, uint32_t disk, const DiskRecord& record,
       const std::function<bool(uint64_t page, const ChunkId* ids, size_t n)>& fn) const;
@@ -165,7 +175,8 @@ class Catalog {
   Status RecordVerification(uint64_t backup_id, const VerifyRecord& record) {
     return RecordVerifications({{backup_id, record}});
   }
-  // Several at once: one synced write, one generation bump.
+  // Several at once: one synced write, one generation bump. Backups that have been
+  // removed meanwhile are skipped.
   Status RecordVerifications(const std::vector<std::pair<uint64_t, VerifyRecord>>& records);
 
   // Commits a backup: assigns backup->id, moves backup->time_us to the next free second
@@ -176,15 +187,26 @@ class Catalog {
   Status CommitBackup(const VmRecord& vm, BackupRecord* backup,
                       const std::vector<DiskIndex>& indexes);
 
+  // Removes backups: each one's record, its index pages, disk summaries and
+  // verification record, and the record of every VM left without a backup, in one
+  // synced, atomic write that moves the generation (so mounts drop them from their
+  // tree). Chunks stay: garbage collection removes the ones nothing references.
+  // NotFound, and nothing removed, when an id names no backup. Duplicate ids count once.
+  Status DeleteBackups(const std::vector<uint64_t>& ids);
+
  private:
+  // OK when backup `id` has a record; NotFound naming it when it has been removed.
+  Status CheckBackupExists(uint64_t id) const;
+  // Adds the next value of the generation to `batch`. REQUIRES: commit_mu_ is held.
+  Status AddGenerationBump(KvBatch* batch) const;
+  // Adds a delete of every key of `space` that starts with `prefix` to `batch`.
+  Status DeletePrefix(KvSpace space, std::string_view prefix, KvBatch* batch) const;
   Result<DiskSummary> ComputeDiskSummary(uint64_t backup_id, uint32_t disk,
                                          const DiskRecord& record) const;
 
   KvEngine* kv_;
-  // Adds the write of generation + 1 to *batch. REQUIRES: commit_mu_ held.
-  Status AddGenerationBump(KvBatch* batch) const;
-
-  std::mutex commit_mu_;  // serializes id allocation within this process
+  // Serializes, within this process, the writes that read the generation or the next id.
+  std::mutex commit_mu_;
 };
 
 // JSON forms of the records, as stored (see FORMAT.md). Decoding is strict: a record

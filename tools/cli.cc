@@ -8,8 +8,8 @@ namespace vmvault::tools {
 
 const std::vector<Command>& Commands() {
   static const std::vector<Command> commands = {
-      InitCommand(),   IngestCommand(), ListCommand(),  MountCommand(),
-      RestoreCommand(), VerifyCommand(), ScrubCommand(), GcCommand(), ConfigCommand()};
+      InitCommand(),    IngestCommand(), ListCommand(),  MountCommand(), RestoreCommand(),
+      VerifyCommand(),  PruneCommand(),  GcCommand(),    ScrubCommand(), ConfigCommand()};
   return commands;
 }
 
@@ -45,9 +45,12 @@ int ExitCodeFor(const Status& s) {
 #include <charconv>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "base/time_format.h"
+#include "ingest/config_values.h"
 #include "store/repository.h"
+#include "store/retention.h"
 
 namespace vmvault::tools {
 
@@ -77,6 +80,21 @@ Result<int64_t> ParseSince(std::string_view text, int64_t now_us) {
   }
   return Status::InvalidArgument(fmt::format(
       "'{}' is not a time (try 2026-11-01, 2026-11-21T033000Z, 7d or 12h)", text));
+}
+
+std::string DescribePolicy(const store::RetentionPolicy& p) {
+  if (p.KeepsEverything()) return "keep everything";
+  std::vector<std::string> parts;
+  const std::pair<const char*, int> keeps[] = {
+      {"keep-last", p.keep_last},       {"keep-hourly", p.keep_hourly},
+      {"keep-daily", p.keep_daily},     {"keep-weekly", p.keep_weekly},
+      {"keep-monthly", p.keep_monthly}, {"keep-yearly", p.keep_yearly}};
+  for (const auto& [name, n] : keeps) {
+    if (n > 0) parts.push_back(fmt::format("{} {}", name, n));
+  }
+  if (p.max_count) parts.push_back(fmt::format("max-count {}", *p.max_count));
+  if (p.max_age) parts.push_back(fmt::format("max-age {}", ingest::FormatDuration(*p.max_age)));
+  return fmt::format("{}", fmt::join(parts, ", "));
 }
 
 Result<uint64_t> ParseSize(std::string_view text) {

@@ -41,6 +41,7 @@ Command ListCommand();
 Command MountCommand();
 Command RestoreCommand();
 Command VerifyCommand();
+Command PruneCommand();
 Command ScrubCommand();
 Command ConfigCommand();
 Command GcCommand();
@@ -68,6 +69,7 @@ int ExitCodeFor(const Status& s);
 namespace vmvault::store {
 class Repository;
 enum class RepoMode;
+struct RetentionPolicy;
 }  // namespace vmvault::store
 
 namespace vmvault::tools {
@@ -76,6 +78,10 @@ namespace vmvault::tools {
 // FailedPrecondition (exit code kExitRepo) with a hint to run `vmvault init`.
 Result<std::unique_ptr<store::Repository>> OpenRepo(const GlobalOptions& global,
                                                     store::RepoMode mode);
+
+// A retention policy as its options name it: "keep-last 3, keep-daily 7, max-age 90d";
+// "keep everything" when it removes nothing.
+std::string DescribePolicy(const store::RetentionPolicy& p);
 
 // "4M", "256K", "65536" -> bytes. InvalidArgument on anything else.
 Result<uint64_t> ParseSize(std::string_view text);

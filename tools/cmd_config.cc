@@ -26,21 +26,6 @@ std::string Join(const std::vector<std::string>& items, std::string_view sep = "
   return out;
 }
 
-std::string DescribePolicy(const ingest::RetentionPolicy& p) {
-  if (p.KeepsEverything()) return "keep everything";
-  std::vector<std::string> parts;
-  const std::pair<const char*, int> keeps[] = {
-      {"keep-last", p.keep_last},       {"keep-hourly", p.keep_hourly},
-      {"keep-daily", p.keep_daily},     {"keep-weekly", p.keep_weekly},
-      {"keep-monthly", p.keep_monthly}, {"keep-yearly", p.keep_yearly}};
-  for (const auto& [name, n] : keeps) {
-    if (n > 0) parts.push_back(fmt::format("{} {}", name, n));
-  }
-  if (p.max_count) parts.push_back(fmt::format("max-count {}", *p.max_count));
-  if (p.max_age) parts.push_back(fmt::format("max-age {}", ingest::FormatDuration(*p.max_age)));
-  return Join(parts);
-}
-
 std::string DescribeSource(const ingest::SourceConfig& s) {
   std::string what;
   switch (s.kind) {

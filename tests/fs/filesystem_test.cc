@@ -7,6 +7,7 @@
 #include <chrono>
 #include <thread>
 
+#include "store/gc.h"
 #include "tests/fs/fs_test_util.h"
 
 namespace vmvault::fs {
@@ -210,6 +211,109 @@ TEST_F(FilesystemTest, BackupContentsDoNotTriggerRefresh) {
   clock_.Advance(10'000'000);
   ASSERT_TRUE(fs_->GetAttr(kRootInode).ok());
   EXPECT_NE(fs_->tree(), before);
+}
+
+
+TEST_F(FilesystemTest, APrunedBackupLeavesTheTreeAtTheNextRefresh) {
+  auto second = CommitDisks(repo_.get(), MakeVm("web"), TestTime(60), {disk_});
+  ASSERT_TRUE(second.ok());
+  clock_.Advance(2'000'000);
+  ASSERT_TRUE(fs_->Refresh(/*force=*/false).ok());
+  const uint64_t period = Ino("/web/2026-11");
+  // A backup directory's name is looked up again after the short timeout, so the
+  // kernel learns soon that it is gone; its contents keep the long one.
+  auto dir = fs_->Lookup(period, "2026-11-21T033000Z");
+  ASSERT_TRUE(dir.ok());
+  EXPECT_DOUBLE_EQ(dir->entry_timeout, 1.0);
+  EXPECT_DOUBLE_EQ(dir->attr_timeout, 86400.0);
+  auto file = fs_->Lookup(dir->attr.st_ino, "vda.raw");
+  ASSERT_TRUE(file.ok());
+  EXPECT_DOUBLE_EQ(file->entry_timeout, 86400.0);
+  auto f = fs_->Open(file->attr.st_ino, O_RDONLY);
+  ASSERT_TRUE(f.ok());
+  ReadResult before;
+  ASSERT_TRUE(fs_->Read(f->get(), 0, disk_.size, &before).ok());
+
+  const store::BackupRecord first = repo_->catalog().ListBackups("web")->front();
+  ASSERT_TRUE(repo_->catalog().DeleteBackups({first.id}).ok());
+  clock_.Advance(1'500'000);
+  EXPECT_TRUE(fs_->Lookup(period, "2026-11-21T033000Z").status().IsNotFound());
+  EXPECT_TRUE(fs_->GetAttr(dir->attr.st_ino).status().IsNotFound());
+  auto listed = fs_->ReadDir(period);
+  ASSERT_TRUE(listed.ok());
+  ASSERT_EQ(listed->size(), 3u);  // ., .. and the second backup
+  EXPECT_EQ((*listed)[2].name, "2026-11-21T033100Z");
+  EXPECT_EQ(*fs_->ReadLink(Ino("/web/latest")), "2026-11/2026-11-21T033100Z");
+  // The open file still reads its bytes: its index page is cached, its chunks stay.
+  ReadResult after;
+  ASSERT_TRUE(fs_->Read(f->get(), 0, disk_.size, &after).ok());
+  EXPECT_TRUE(after.ToString() == before.ToString());
+  EXPECT_TRUE(after.ToString() == testing::ExpectedBytes(disk_, kCs, 0, disk_.size));
+}
+
+TEST_F(FilesystemTest, AnOpenFileOfAPrunedBackupNeverReadsZerosForAPageThatIsGone) {
+  // No index page stays cached: every read asks the catalog.
+  FilesystemOptions o;
+  o.clock = &clock_;
+  o.index_cache_bytes = 0;
+  o.prefetch_threads = 0;
+  auto fs = Filesystem::Create(repo_.get(), o);
+  ASSERT_TRUE(fs.ok());
+  const uint64_t ino = Ino("/web/2026-11/2026-11-21T033000Z/vda.raw");
+  auto f = (*fs)->Open(ino, O_RDONLY);
+  ASSERT_TRUE(f.ok());
+  ReadResult r;
+  ASSERT_TRUE((*fs)->Read(f->get(), 0, 100, &r).ok());
+  EXPECT_TRUE(r.ToString() == testing::ExpectedBytes(disk_, kCs, 0, 100));
+
+  const store::BackupRecord b = repo_->catalog().ListBackups("web")->front();
+  ASSERT_TRUE(repo_->catalog().DeleteBackups({b.id}).ok());
+  // Slot 25 is a hole and slot 3 data: neither may come back as zeros now.
+  for (uint64_t offset : {3 * uint64_t{kCs}, 25 * uint64_t{kCs}}) {
+    ReadResult gone;
+    const Status s = (*fs)->Read(f->get(), offset, 100, &gone);
+    EXPECT_TRUE(s.IsNotFound()) << offset << ": " << s.ToString();
+  }
+  EXPECT_TRUE((*fs)->Lseek(f->get(), 0, SEEK_HOLE).status().IsNotFound());
+}
+
+// The index pages stay cached, the chunks do not: after prune and gc, a read of the
+// removed backup finds its chunk gone, which is ENOENT (not EIO: nothing is damaged).
+// A chunk that goes missing under a backup that still exists stays damage.
+TEST_F(FilesystemTest, AChunkGcRemovedUnderAnOpenFileOfAPrunedBackupIsNotFound) {
+  FilesystemOptions o;
+  o.clock = &clock_;
+  o.cache_bytes = 0;
+  o.prefetch_threads = 0;
+  auto fs = Filesystem::Create(repo_.get(), o);
+  ASSERT_TRUE(fs.ok());
+  auto f = (*fs)->Open(Ino("/web/2026-11/2026-11-21T033000Z/vda.raw"), O_RDONLY);
+  ASSERT_TRUE(f.ok());
+  ReadResult r;
+  ASSERT_TRUE((*fs)->Read(f->get(), 3 * uint64_t{kCs}, 100, &r).ok());
+
+  // Damage first: the chunk of slot 3 deleted while the backup exists.
+  const store::BackupRecord backup = repo_->catalog().ListBackups("web")->front();
+  std::vector<store::ChunkId> page;
+  ASSERT_TRUE(repo_->catalog().ReadIndexPage(backup.id, 0, 0, &page).ok());
+  const store::ChunkId id = page[3];
+  ASSERT_FALSE(id.is_zero());
+  std::string value;
+  ASSERT_TRUE(repo_->chunks().ReadRaw(id, &value).ok());
+  ASSERT_TRUE(repo_->chunks().Delete(id).ok());
+  ReadResult damaged;
+  EXPECT_TRUE((*fs)->Read(f->get(), 3 * uint64_t{kCs}, 100, &damaged).IsCorruption());
+  ASSERT_TRUE(repo_->chunks().Put(id, value).ok());
+
+  // Then the backup is pruned and its chunks collected.
+  ASSERT_TRUE(repo_->catalog().DeleteBackups({backup.id}).ok());
+  auto gc = store::CollectGarbage(*repo_, {});
+  ASSERT_TRUE(gc.ok()) << gc.status().ToString();
+  ASSERT_GT(gc->deleted_chunks, 0u);
+  ReadResult gone;
+  const Status s = (*fs)->Read(f->get(), 3 * uint64_t{kCs}, 100, &gone);
+  EXPECT_TRUE(s.IsNotFound()) << s.ToString();
+  EXPECT_EQ(gone.size(), 0u);
 }
 
 }  // namespace

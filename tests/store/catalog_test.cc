@@ -1,8 +1,11 @@
 #include "store/catalog.h"
 
+#include <map>
+
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "base/bytes.h"
 #include "store/chunk_codec.h"
 #include "store/repository.h"
 #include "test_util.h"
@@ -209,6 +212,232 @@ TEST(CatalogGenerationTest, EveryCommitMovesIt) {
   const uint64_t g1 = *repo->catalog().Generation();
   ASSERT_TRUE(repo->catalog().CommitBackup(testing::Vm("vm"), &b, {}).ok());
   EXPECT_GT(*repo->catalog().Generation(), g1);
+}
+
+}  // namespace
+}  // namespace vmvault::store
+
+// Deleting backups (prune), against both engines.
+namespace vmvault::store {
+namespace {
+
+constexpr int64_t kMinute = 60'000'000;
+
+struct MemEngineFactory {
+  std::shared_ptr<KvEngine> Make() { return std::make_shared<MemKvEngine>(); }
+};
+
+struct RocksEngineFactory {
+  testing::TempDir dir;
+  std::shared_ptr<KvEngine> Make() {
+    RocksKvOptions o;
+    o.create = true;
+    auto e = OpenRocksKvEngine(dir.path() + "/db", KvOpenMode::kReadWrite, o);
+    EXPECT_TRUE(e.ok()) << e.status().ToString();
+    return std::shared_ptr<KvEngine>(std::move(e).value());
+  }
+};
+
+template <typename F>
+class CatalogDeleteTest : public ::testing::Test {
+ protected:
+  CatalogDeleteTest() : kv_(factory_.Make()), repo_(Repository::OpenInMemory({}, kv_)) {}
+
+  Catalog& catalog() { return repo_->catalog(); }
+
+  // A backup of one disk of two index pages, slot 0 and one slot of page 1 holding
+  // data, and page 2 all holes.
+  BackupRecord Commit(const std::string& vm, int64_t t, uint32_t seed) {
+    DiskIndex index(2 * kIndexPageSlots + 10);
+    index[0] = testing::PutChunk(repo_.get(), testing::TextBytes(1000, seed));
+    index[kIndexPageSlots + 1] = testing::PutChunk(repo_.get(), testing::TextBytes(1000, seed + 1));
+    BackupRecord b;
+    b.vm = vm;
+    b.time_us = t;
+    DiskRecord d;
+    d.name = "vda";
+    d.virtual_size = index.size() * kCs;
+    d.chunk_size = kCs;
+    d.data_chunks = 2;
+    b.disks.push_back(d);
+    EXPECT_TRUE(catalog().CommitBackup(testing::Vm(vm), &b, {index}).ok());
+    chunks_[b.id] = {index[0], index[kIndexPageSlots + 1]};
+    return b;
+  }
+
+  size_t Keys(KvSpace space, const std::string& prefix) {
+    size_t n = 0;
+    EXPECT_TRUE(kv_->Scan(space, prefix, [&](std::string_view, std::string_view) {
+                     ++n;
+                     return true;
+                   }).ok());
+    return n;
+  }
+
+  static std::string Id(uint64_t id) {
+    std::string k;
+    PutBigEndian64(&k, id);
+    return k;
+  }
+
+  F factory_;
+  std::shared_ptr<KvEngine> kv_;
+  std::unique_ptr<Repository> repo_;
+  std::map<uint64_t, std::vector<ChunkId>> chunks_;
+};
+
+using Engines = ::testing::Types<MemEngineFactory, RocksEngineFactory>;
+TYPED_TEST_SUITE(CatalogDeleteTest, Engines);
+
+TYPED_TEST(CatalogDeleteTest, RemovesRecordsPagesSummariesAndVerificationsButNoChunk) {
+  const BackupRecord b1 = this->Commit("web", kT0, 1);
+  const BackupRecord b2 = this->Commit("web", kT0 + kMinute, 3);
+  const BackupRecord b3 = this->Commit("web", kT0 + 2 * kMinute, 5);
+  const BackupRecord d1 = this->Commit("db", kT0, 7);
+  ASSERT_TRUE(this->catalog().RecordVerifications({{b1.id, {}}, {b3.id, {}}}).ok());
+  ASSERT_EQ(this->Keys(KvSpace::kIndex, this->Id(b1.id)), 2u);
+  ASSERT_EQ(this->Keys(KvSpace::kCatalog, "ds/" + this->Id(b1.id)), 1u);
+  const uint64_t generation = *this->catalog().Generation();
+
+  ASSERT_TRUE(this->catalog().DeleteBackups({b1.id, b2.id, b1.id}).ok());
+
+  auto web = this->catalog().ListBackups("web");
+  ASSERT_TRUE(web.ok());
+  ASSERT_EQ(web->size(), 1u);
+  EXPECT_EQ((*web)[0].id, b3.id);
+  EXPECT_EQ(this->catalog().ListBackups("db")->size(), 1u);
+  EXPECT_EQ(this->catalog().ListVms()->size(), 2u);
+  EXPECT_GT(*this->catalog().Generation(), generation);
+  for (const BackupRecord* gone : {&b1, &b2}) {
+    EXPECT_TRUE(this->catalog().GetBackup(gone->id).status().IsNotFound());
+    EXPECT_EQ(this->Keys(KvSpace::kIndex, this->Id(gone->id)), 0u);
+    EXPECT_EQ(this->Keys(KvSpace::kCatalog, "ds/" + this->Id(gone->id)), 0u);
+    EXPECT_EQ(this->Keys(KvSpace::kCatalog, "vf/" + this->Id(gone->id)), 0u);
+    EXPECT_EQ(this->Keys(KvSpace::kCatalog, "bk/" + this->Id(gone->id)), 0u);
+  }
+  // What stays is whole: pages, summary, verification, and every chunk.
+  EXPECT_EQ(this->Keys(KvSpace::kIndex, this->Id(b3.id)), 2u);
+  EXPECT_TRUE(this->catalog().ReadDiskSummary(b3.id, 0, b3.disks[0]).ok());
+  EXPECT_TRUE(this->catalog().GetVerification(b3.id)->has_value());
+  EXPECT_EQ(this->Keys(KvSpace::kIndex, this->Id(d1.id)), 2u);
+  for (const auto& [id, ids] : this->chunks_) {
+    for (const ChunkId& c : ids) EXPECT_TRUE(this->repo_->chunks().Lookup(c)->has_value());
+  }
+}
+
+TYPED_TEST(CatalogDeleteTest, ARemovedBackupReadsAsNotFoundNeverAsHoles) {
+  const BackupRecord b1 = this->Commit("web", kT0, 1);
+  const BackupRecord b2 = this->Commit("web", kT0 + kMinute, 3);
+  std::vector<ChunkId> page;
+  ASSERT_TRUE(this->catalog().ReadIndexPage(b1.id, 0, 2, &page).ok());  // a page of holes
+  ASSERT_TRUE(this->catalog().DeleteBackups({b1.id}).ok());
+
+  for (uint64_t p : {0, 1, 2}) {
+    const Status s = this->catalog().ReadIndexPage(b1.id, 0, p, &page);
+    EXPECT_TRUE(s.IsNotFound()) << p << ": " << s.ToString();
+    EXPECT_NE(s.message().find("removed"), std::string::npos) << s.message();
+  }
+  EXPECT_TRUE(this->catalog().ReadDiskSummary(b1.id, 0, b1.disks[0]).status().IsNotFound());
+  bool called = false;
+  EXPECT_TRUE(this->catalog()
+                  .ForEachIndexPage(b1.id, 0, b1.disks[0],
+                                    [&](uint64_t, const ChunkId*, size_t) { return called = true; })
+                  .IsNotFound());
+  EXPECT_FALSE(called);
+  // The other backup's page of holes still reads as holes.
+  ASSERT_TRUE(this->catalog().ReadIndexPage(b2.id, 0, 2, &page).ok());
+  for (const ChunkId& id : page) EXPECT_TRUE(id.is_zero());
+}
+
+TYPED_TEST(CatalogDeleteTest, AVmLeftWithoutBackupsGoesAndCanComeBack) {
+  const BackupRecord d1 = this->Commit("db", kT0, 1);
+  const BackupRecord d2 = this->Commit("db", kT0 + kMinute, 3);
+  this->Commit("web", kT0, 5);
+  ASSERT_TRUE(this->catalog().DeleteBackups({d1.id}).ok());
+  EXPECT_TRUE(this->catalog().GetVm("db").ok());
+  ASSERT_TRUE(this->catalog().DeleteBackups({d2.id}).ok());
+  EXPECT_TRUE(this->catalog().GetVm("db").status().IsNotFound());
+  EXPECT_TRUE(this->catalog().ListBackups("db")->empty());
+  ASSERT_EQ(this->catalog().ListVms()->size(), 1u);
+  // Ids are never reused: a new backup of the VM gets a fresh one.
+  const BackupRecord again = this->Commit("db", kT0, 7);
+  EXPECT_GT(again.id, d2.id);
+  EXPECT_EQ(this->catalog().ListBackups("db")->size(), 1u);
+}
+
+TYPED_TEST(CatalogDeleteTest, AVerificationOfARemovedBackupIsNotRecorded) {
+  // verify reads a snapshot, then records under the writer lock: prune may run between.
+  const BackupRecord b1 = this->Commit("web", kT0, 1);
+  const BackupRecord b2 = this->Commit("web", kT0 + kMinute, 3);
+  ASSERT_TRUE(this->catalog().DeleteBackups({b1.id}).ok());
+  ASSERT_TRUE(this->catalog().RecordVerifications({{b1.id, {}}, {b2.id, {}}}).ok());
+  EXPECT_EQ(this->Keys(KvSpace::kCatalog, "vf/" + this->Id(b1.id)), 0u);
+  EXPECT_TRUE(this->catalog().GetVerification(b2.id)->has_value());
+}
+
+TYPED_TEST(CatalogDeleteTest, AnUnknownIdRemovesNothing) {
+  const BackupRecord b1 = this->Commit("web", kT0, 1);
+  const uint64_t generation = *this->catalog().Generation();
+  EXPECT_TRUE(this->catalog().DeleteBackups({b1.id, b1.id + 100}).IsNotFound());
+  EXPECT_TRUE(this->catalog().GetBackup(b1.id).ok());
+  EXPECT_EQ(*this->catalog().Generation(), generation);
+  // Nothing to remove is no write at all.
+  EXPECT_TRUE(this->catalog().DeleteBackups({}).ok());
+  EXPECT_EQ(*this->catalog().Generation(), generation);
+}
+
+TEST_F(CatalogTest, DeletingIsOneSyncedWriteOrNothing) {
+  DiskIndex index{Put("a"), Put("b")};
+  BackupRecord b1 = MakeBackup("vm", kT0, 2 * kCs), b2 = MakeBackup("vm", kT0 + kSec, 2 * kCs);
+  ASSERT_TRUE(repo_->catalog().CommitBackup(testing::Vm("vm"), &b1, {index}).ok());
+  ASSERT_TRUE(repo_->catalog().CommitBackup(testing::Vm("vm"), &b2, {index}).ok());
+  const size_t index_keys = kv_->Count(KvSpace::kIndex);
+
+  kv_->FailNextWrites(1);
+  EXPECT_FALSE(repo_->catalog().DeleteBackups({b1.id}).ok());
+  EXPECT_EQ(repo_->catalog().ListBackups("vm")->size(), 2u);
+  EXPECT_EQ(kv_->Count(KvSpace::kIndex), index_keys);
+
+  // Synced: a crash right after it keeps the deletion.
+  ASSERT_TRUE(repo_->catalog().DeleteBackups({b1.id}).ok());
+  kv_->DropUnsyncedWrites();
+  ASSERT_EQ(repo_->catalog().ListBackups("vm")->size(), 1u);
+  EXPECT_EQ(kv_->Count(KvSpace::kIndex), index_keys / 2);
+}
+
+// A mount follows the writer through a read-only RocksDB instance that Refresh()
+// replaces: after a deletion it must see NotFound, not a disk of holes.
+TEST(CatalogFollowerTest, AFollowerSeesARemovedBackupAsNotFound) {
+  testing::TempDir dir;
+  RocksKvOptions o;
+  o.create = true;
+  auto writer_kv = OpenRocksKvEngine(dir.path() + "/db", KvOpenMode::kReadWrite, o);
+  ASSERT_TRUE(writer_kv.ok());
+  auto writer = Repository::OpenInMemory({}, std::shared_ptr<KvEngine>(std::move(writer_kv).value()));
+  DiskIndex index{testing::PutChunk(writer.get(), "some data")};
+  BackupRecord b;
+  b.vm = "vm";
+  b.time_us = kT0;
+  DiskRecord d;
+  d.name = "vda";
+  d.virtual_size = kCs;
+  d.chunk_size = kCs;
+  b.disks.push_back(d);
+  ASSERT_TRUE(writer->catalog().CommitBackup(testing::Vm("vm"), &b, {index}).ok());
+
+  auto follower_kv = OpenRocksKvEngine(dir.path() + "/db", KvOpenMode::kFollower, RocksKvOptions());
+  ASSERT_TRUE(follower_kv.ok()) << follower_kv.status().ToString();
+  std::shared_ptr<KvEngine> follower(std::move(follower_kv).value());
+  Catalog reader(follower.get());
+  std::vector<ChunkId> page;
+  ASSERT_TRUE(reader.ReadIndexPage(b.id, 0, 0, &page).ok());
+  EXPECT_EQ(page[0], index[0]);
+
+  ASSERT_TRUE(writer->catalog().DeleteBackups({b.id}).ok());
+  ASSERT_TRUE(reader.ReadIndexPage(b.id, 0, 0, &page).ok()) << "the old instance stays as it was";
+  ASSERT_TRUE(follower->Refresh().ok());
+  EXPECT_TRUE(reader.ReadIndexPage(b.id, 0, 0, &page).IsNotFound());
+  EXPECT_TRUE(reader.ListVms()->empty());
 }
 
 }  // namespace

@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include "store/retention.h"
+
 namespace vmvault::tools {
 namespace {
 
@@ -41,7 +43,7 @@ TEST(CliTest, EveryCommandIsInTheTable) {
   std::vector<std::string> names;
   for (const auto& c : Commands()) names.emplace_back(c.name);
   EXPECT_EQ(names, (std::vector<std::string>{"init", "ingest", "list", "mount", "restore", "verify",
-                                           "scrub", "gc", "config"}));
+                                           "prune", "gc", "scrub", "config"}));
 }
 
 }  // namespace
@@ -49,6 +51,16 @@ TEST(CliTest, EveryCommandIsInTheTable) {
 
 namespace vmvault::tools {
 namespace {
+
+TEST(CliTest, PoliciesAreDescribedAsTheirOptions) {
+  store::RetentionPolicy p;
+  EXPECT_EQ(DescribePolicy(p), "keep everything");
+  p.keep_last = 3;
+  p.keep_weekly = 4;
+  p.max_count = 20;
+  p.max_age = std::chrono::days(90);
+  EXPECT_EQ(DescribePolicy(p), "keep-last 3, keep-weekly 4, max-count 20, max-age 90d");
+}
 
 TEST(CliTest, SinceTakesDatesBackupNamesAndAges) {
   const int64_t now = int64_t{1795231800} * 1'000'000;  // 2026-11-21T03:30:00Z
