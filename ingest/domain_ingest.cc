@@ -51,10 +51,18 @@ class WorkDir {
     }
     return dir;
   }
+  // libvirt and QEMU remove their scratch files and socket on their own time after the
+  // job ends, which can race with the removal (an entry gone between listing and
+  // unlinking, or the folder not empty yet): try again for a few seconds.
   ~WorkDir() {
     std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-    if (ec) spdlog::warn("cannot remove {}: {}", path_, ec.message());
+    for (int attempt = 0; attempt < 50; ++attempt) {
+      ec.clear();
+      std::filesystem::remove_all(path_, ec);
+      if (!ec && !std::filesystem::exists(path_, ec)) return;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    spdlog::warn("cannot remove {}: {}", path_, ec ? ec.message() : "it is not empty");
   }
   const std::string& path() const { return path_; }
 

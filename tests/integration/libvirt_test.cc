@@ -134,7 +134,7 @@ TEST_F(LibvirtTest, PullBackupFullThenIncrementalReadsOnlyWhatChanged) {
   ASSERT_EQ(cps.size(), 1u);
   EXPECT_EQ(cps[0].rfind("vmvault-", 0), 0u);
   EXPECT_FALSE(dom_->JobActive());
-  EXPECT_TRUE(WorkLeftovers().empty());
+  EXPECT_EQ(WorkLeftovers(), std::vector<std::string>{});
 }
 
 TEST_F(LibvirtTest, SnapshotMethodCommitsBackAndLeavesNoOverlay) {
@@ -143,7 +143,7 @@ TEST_F(LibvirtTest, SnapshotMethodCommitsBackAndLeavesNoOverlay) {
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(dom_->State(), "running");
   EXPECT_NE(dom_->ActiveSource().find(dom_->disk()), std::string::npos) << dom_->ActiveSource();
-  EXPECT_TRUE(WorkLeftovers().empty());
+  EXPECT_EQ(WorkLeftovers(), std::vector<std::string>{});
   // The guest still writes to its own disk, and the next backup sees it.
   ASSERT_TRUE(Write(20 * kMiB, kMiB, 0x33, /*live=*/true));
   ASSERT_EQ(Ingest({"--method", "snapshot"}).exit_code, 0);
@@ -238,7 +238,7 @@ TEST_F(LibvirtTest, AReadOnlyDiskIsBackedUpOnlyWhenAsked) {
   EXPECT_EQ(CompareFiles(mount.path() + "/" + b[2]["path"].get<std::string>() + "/vdb.raw", ro),
             "");
   EXPECT_FALSE(dom_->JobActive());
-  EXPECT_TRUE(WorkLeftovers().empty());
+  EXPECT_EQ(WorkLeftovers(), std::vector<std::string>{});
 }
 
 // A pull backup held right after its job started (VMVAULT_TEST_HOLD), broken by
@@ -269,7 +269,7 @@ class LibvirtFaultTest : public LibvirtTest {
     EXPECT_FALSE(dom_->JobActive());
     EXPECT_TRUE(dom_->Checkpoints().empty());
     EXPECT_TRUE(OurBitmaps().empty());
-    EXPECT_TRUE(WorkLeftovers().empty());
+    EXPECT_EQ(WorkLeftovers(), std::vector<std::string>{});
   }
 };
 
