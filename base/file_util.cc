@@ -7,6 +7,8 @@
 #include <cerrno>
 #include <filesystem>
 
+#include <fmt/format.h>
+
 namespace vmvault {
 
 Status FsyncDirectory(const std::string& dir) {
@@ -50,22 +52,27 @@ Status WriteFileAtomic(const std::string& path, std::string_view content, mode_t
   return FsyncDirectory(std::filesystem::path(path).parent_path().string());
 }
 
-Result<std::string> ReadFile(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return Status::FromErrno(errno, "open " + path);
+Result<std::string> ReadToEnd(int fd, const std::string& what, size_t max_bytes) {
   std::string out;
   char buf[65536];
   for (;;) {
     const ssize_t n = ::read(fd, buf, sizeof buf);
     if (n < 0) {
       if (errno == EINTR) continue;
-      const int err = errno;
-      ::close(fd);
-      return Status::FromErrno(err, "read " + path);
+      return Status::FromErrno(errno, "read " + what);
     }
-    if (n == 0) break;
+    if (n == 0) return out;
     out.append(buf, static_cast<size_t>(n));
+    if (out.size() > max_bytes) {
+      return Status::InvalidArgument(fmt::format("{} is larger than {} bytes", what, max_bytes));
+    }
   }
+}
+
+Result<std::string> ReadFile(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return Status::FromErrno(errno, "open " + path);
+  Result<std::string> out = ReadToEnd(fd, path);
   ::close(fd);
   return out;
 }

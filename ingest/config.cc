@@ -11,6 +11,8 @@
 
 #include <fmt/format.h>
 
+#include "base/file_util.h"
+
 namespace vmvault::ingest {
 
 std::string ConfigError::ToString(std::string_view source_name) const {
@@ -83,24 +85,7 @@ Result<std::string> ReadConfigFile(const std::string& path) {
     ::close(fd);
     return bad;
   }
-  std::string text;
-  char buf[16384];
-  for (;;) {
-    const ssize_t n = ::read(fd, buf, sizeof buf);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      const int err = errno;
-      ::close(fd);
-      return Status::FromErrno(err, "read " + path);
-    }
-    if (n == 0) break;
-    text.append(buf, static_cast<size_t>(n));
-    if (text.size() > kMaxConfigBytes) {
-      ::close(fd);
-      return Status::InvalidArgument(
-          fmt::format("configuration file {} is larger than {} bytes", path, kMaxConfigBytes));
-    }
-  }
+  Result<std::string> text = ReadToEnd(fd, "configuration file " + path, kMaxConfigBytes);
   ::close(fd);
   return text;
 }

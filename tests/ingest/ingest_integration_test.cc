@@ -58,12 +58,8 @@ void MustRun(const std::vector<std::string>& argv) {
 class IngestIntegrationTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    store::RepoConfig config;
-    config.chunk_size = kMiB;
-    ASSERT_TRUE(store::Repository::Init(dir_ / "repo", config).ok());
-    auto repo = store::Repository::Open(dir_ / "repo", store::RepoMode::kWrite);
-    ASSERT_TRUE(repo.ok()) << repo.status().ToString();
-    repo_ = std::move(repo).value();
+    repo_ = testing::MakeRepository(dir_ / "repo", kMiB);
+    ASSERT_NE(repo_, nullptr);
   }
   void TearDown() override { EXPECT_TRUE(ChildQemuNbdPids().empty()); }
 

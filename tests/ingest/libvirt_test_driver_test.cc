@@ -49,12 +49,8 @@ class TestDriverTest : public ::testing::Test {
   void SetUp() override {
     conn_ = virConnectOpen(kUri);
     ASSERT_NE(conn_, nullptr);
-    store::RepoConfig config;
-    config.chunk_size = kMiB;
-    ASSERT_TRUE(store::Repository::Init(dir_ / "repo", config).ok());
-    auto repo = store::Repository::Open(dir_ / "repo", store::RepoMode::kWrite);
-    ASSERT_TRUE(repo.ok()) << repo.status().ToString();
-    repo_ = std::move(repo).value();
+    repo_ = testing::MakeRepository(dir_ / "repo", kMiB);
+    ASSERT_NE(repo_, nullptr);
     // The disks: a qcow2 with data, and a raw file for the read-only disk and the cdrom.
     disk_ = dir_ / "vda.qcow2";
     MustRun({"qemu-img", "create", "-q", "-f", "qcow2", disk_, std::to_string(8 * kMiB)});

@@ -125,6 +125,17 @@ class MemSourceOpener final : public ImageSourceOpener {
   int last_readers_ = 0;
 };
 
+// A new repository on disk at `path` with `chunk_size` chunks, open for writing.
+inline std::unique_ptr<store::Repository> MakeRepository(const std::string& path,
+                                                         uint32_t chunk_size) {
+  store::RepoConfig config;
+  config.chunk_size = chunk_size;
+  EXPECT_TRUE(store::Repository::Init(path, config).ok());
+  auto repo = store::Repository::Open(path, store::RepoMode::kWrite);
+  EXPECT_TRUE(repo.ok()) << repo.status().ToString();
+  return repo.ok() ? std::move(repo).value() : nullptr;
+}
+
 // Rebuilds disk `disk` of a committed backup from its index pages and the chunks.
 inline Result<std::string> ReadBackupDisk(const store::Repository& repo,
                                           const store::BackupRecord& backup, uint32_t disk) {
