@@ -111,6 +111,12 @@ Result<std::unique_ptr<LibvirtDomain>> LibvirtConnection::LookupDomain(const std
   return Wrap(d);
 }
 
+Result<std::unique_ptr<LibvirtDomain>> LibvirtConnection::DefineDomain(const std::string& xml) {
+  virDomainPtr d = virDomainDefineXML(Conn(conn_), xml.c_str());
+  if (d == nullptr) return LibvirtError(fmt::format("cannot define the domain at {}", uri_));
+  return Wrap(d);
+}
+
 Result<std::unique_ptr<LibvirtDomain>> LibvirtConnection::LookupDomainByUuid(
     const std::string& uuid) {
   virDomainPtr d = virDomainLookupByUUIDString(Conn(conn_), uuid.c_str());

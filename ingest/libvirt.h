@@ -49,6 +49,8 @@ class LibvirtConnection {
   // NotFound naming the domain when there is none.
   Result<std::unique_ptr<LibvirtDomain>> LookupDomain(const std::string& name);
   Result<std::unique_ptr<LibvirtDomain>> LookupDomainByUuid(const std::string& uuid);
+  // Defines a persistent domain from `xml` (virDomainDefineXML); it is not started.
+  Result<std::unique_ptr<LibvirtDomain>> DefineDomain(const std::string& xml);
 
  private:
   LibvirtConnection(void* conn, std::string uri) : conn_(conn), uri_(std::move(uri)) {}

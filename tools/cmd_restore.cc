@@ -1,4 +1,5 @@
-// vmvault restore: write the disks of a backup to files or a block device.
+// vmvault restore: write the disks of a backup to files or a block device, or define a
+// new libvirt domain on restored copies of them.
 #include <fcntl.h>
 #include <stdio.h>  // renameat2
 #include <stdlib.h>  // mkostemp
@@ -8,6 +9,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <map>
 #include <set>
 
 #include <CLI/CLI.hpp>
@@ -24,6 +26,8 @@
 #include "fs/view_export.h"
 #include "fs/view_reader.h"
 #include "fs/vmdk_descriptor.h"
+#include "ingest/domain_xml.h"
+#include "ingest/libvirt.h"
 #include "store/repository.h"
 #include "tools/cli.h"
 
@@ -39,7 +43,12 @@ struct RestoreOptions {
   std::string format = "raw";
   std::string disk;
   bool force = false;
+  std::string define;   // a new libvirt domain on the restored disks
+  std::string connect;  // its libvirt URI ("" = libvirt's default)
 };
+
+// Where --define puts the disk images when --to does not say.
+constexpr char kDefaultImageDir[] = "/var/lib/libvirt/images";
 
 // The backup named `which`: "latest", its directory name (2026-11-21T033000Z, with or
 // without the period: 2026-11/2026-11-21T033000Z) or its id.
@@ -60,6 +69,14 @@ Result<store::BackupRecord> FindBackup(const store::Catalog& catalog, const std:
   return Status::NotFound(fmt::format(
       "VM '{}' has no backup '{}' (see 'vmvault list --vm {}')", Printable(vm),
       Printable(which), Printable(vm)));
+}
+
+// The files a restore of one disk to `path` writes: `path`, and for a VMDK also its flat
+// extent beside it, named as VMware names it.
+std::vector<std::string> FilesWritten(const std::string& path, const std::string& format) {
+  if (format != "vmdk") return {path};
+  const fsys::path p(path);
+  return {path, (p.parent_path() / (p.stem().string() + "-flat.vmdk")).string()};
 }
 
 bool IsBlockDevice(const std::string& path) {
@@ -234,10 +251,9 @@ Status RestoreToFile(const fs::DiskViews& views, const fs::ViewReader& reader,
                      bool progress) {
   const std::string label = fsys::path(path).filename().string();
   if (o.format == "vmdk") {
-    // A descriptor and its flat extent, as VMware names them.
-    const fsys::path p(path);
-    const std::string flat_name = p.stem().string() + "-flat.vmdk";
-    const std::string flat = (p.parent_path() / flat_name).string();
+    // A descriptor and its flat extent.
+    const std::string flat = FilesWritten(path, o.format)[1];
+    const std::string flat_name = fsys::path(flat).filename().string();
     auto descriptor = fs::VmdkDescriptor(flat_name, views.raw->size(), cid);
     if (!descriptor) {
       return Status::InvalidArgument(
@@ -264,10 +280,36 @@ Status RestoreToFile(const fs::DiskViews& views, const fs::ViewReader& reader,
   return out.Commit();
 }
 
+// The XML of the domain --define makes: the backed-up domain's, renamed, with a new
+// UUID and MAC addresses, on the restored images (by target dev). Disks the backup does
+// not hold (network disks it skipped) are left out.
+Result<std::string> NewDomainXml(const store::BackupRecord& b, const RestoreOptions& o,
+                                 const std::map<std::string, std::string>& images) {
+  if (b.config_kind != "libvirt-xml") {
+    return Status::InvalidArgument(fmt::format(
+        "backup {} of {} holds no libvirt domain XML (it was not made from a libvirt "
+        "domain): restore its disks with --to instead of --define",
+        b.name(), Printable(b.vm)));
+  }
+  ingest::RestoreRewrite rw;
+  rw.name = o.define;
+  VV_ASSIGN_OR_RETURN(rw.uuid, ingest::NewUuid());
+  // The driver type of each format as libvirt names it; a VMDK is read via its descriptor.
+  for (const auto& [target, path] : images) rw.disks[target] = {path, o.format};
+  rw.drop_unmapped_disks = true;
+  return ingest::RewriteDomainForRestore(b.config, rw);
+}
+
 Status RunRestore(const GlobalOptions& global, const RestoreOptions& o) {
   if (o.format != "raw" && o.format != "qcow2" && o.format != "vhdx" && o.format != "vmdk") {
     return Status::InvalidArgument(
         fmt::format("format '{}' is not one of raw, qcow2, vhdx, vmdk", Printable(o.format)));
+  }
+  if (!o.define.empty() && !o.disk.empty()) {
+    return Status::InvalidArgument("--define restores every disk of the backup: leave out --disk");
+  }
+  if (o.define.empty() && o.to.empty()) {
+    return Status::InvalidArgument("say where to restore to: --to PATH, or --define NAME");
   }
   VV_ASSIGN_OR_RETURN(auto repo, OpenRepo(global, store::RepoMode::kReadOnly));
   VV_ASSIGN_OR_RETURN(store::BackupRecord b, FindBackup(repo->catalog(), o.vm, o.backup));
@@ -285,18 +327,16 @@ Status RunRestore(const GlobalOptions& global, const RestoreOptions& o) {
   const int64_t start_us = SystemClock::Default().NowMicros();
   Reader r(*repo);
   const uint64_t repo_seed = fs::RepoSeed(repo->config().id);
-  const bool device = IsBlockDevice(o.to);
+  const bool device = o.define.empty() && IsBlockDevice(o.to);
   if (device && disks.size() != 1) {
     return Status::InvalidArgument(fmt::format(
         "backup {} has {} disks: choose the one for {} with --disk", b.name(), disks.size(),
         Printable(o.to)));
   }
   std::error_code ec;
-  // Several disks, or an existing directory: one file per disk inside it.
-  const bool into_dir = !device && (disks.size() > 1 || fsys::is_directory(o.to, ec));
-  if (into_dir && !fsys::exists(o.to, ec) && !fsys::create_directories(o.to, ec)) {
-    return Status::FromErrno(ec.value(), "create " + o.to);
-  }
+  // Several disks, or an existing directory, or a new domain: one file per disk inside it.
+  const bool into_dir =
+      !device && (!o.define.empty() || disks.size() > 1 || fsys::is_directory(o.to, ec));
   // Every target first, named as the mount names the disks (unique, `~2` suffixes), so
   // no disk's file can replace another's.
   std::vector<std::string> targets;
@@ -307,13 +347,10 @@ Status RunRestore(const GlobalOptions& global, const RestoreOptions& o) {
         ValidateName(raw_name, "disk").ok() ? raw_name : SanitizeName(raw_name);
     std::string name = base;
     for (int n = 2; !names.insert(name).second; ++n) name = base + "~" + std::to_string(n);
+    // A new domain's images are named after it, so they cannot meet the old domain's.
+    if (!o.define.empty()) name = o.define + "-" + name;
     targets.push_back(into_dir ? (fsys::path(o.to) / (name + "." + o.format)).string() : o.to);
-    std::vector<std::string> written = {targets.back()};
-    if (o.format == "vmdk") {
-      const fsys::path p(targets.back());
-      written.push_back((p.parent_path() / (p.stem().string() + "-flat.vmdk")).string());
-    }
-    for (const std::string& w : written) {
+    for (const std::string& w : FilesWritten(targets.back(), o.format)) {
       if (!paths.insert(w).second) {
         return Status::InvalidArgument(fmt::format(
             "two disks of backup {} would both be written to {}: restore them one at a time "
@@ -322,6 +359,29 @@ Status RunRestore(const GlobalOptions& global, const RestoreOptions& o) {
       }
     }
   }
+  // A new domain: its XML is made, and its name checked, before anything is written.
+  std::string domain_xml;
+  std::unique_ptr<ingest::LibvirtConnection> conn;
+  if (!o.define.empty()) {
+    std::map<std::string, std::string> images;
+    for (size_t k = 0; k < disks.size(); ++k) images[b.disks[disks[k]].name] = targets[k];
+    VV_ASSIGN_OR_RETURN(domain_xml, NewDomainXml(b, o, images));
+    VV_ASSIGN_OR_RETURN(conn, ingest::LibvirtConnection::Open(o.connect));
+    auto existing = conn->LookupDomain(o.define);
+    if (existing.ok()) {
+      return Status::AlreadyExists(
+          fmt::format("there is a domain '{}' at {} already", Printable(o.define), conn->uri()));
+    }
+    if (!existing.status().IsNotFound()) return existing.status();
+  }
+  if (into_dir && !fsys::exists(o.to, ec) && !fsys::create_directories(o.to, ec)) {
+    return Status::FromErrno(ec.value(), "create " + o.to);
+  }
+  // The files this restore made, removed again if the domain cannot be defined.
+  std::vector<std::string> written;
+  auto remove_written = [&written] {
+    for (const std::string& w : written) ::unlink(w.c_str());
+  };
   uint64_t bytes = 0;
   for (size_t k = 0; k < disks.size(); ++k) {
     const uint32_t i = disks[k];
@@ -331,11 +391,26 @@ Status RunRestore(const GlobalOptions& global, const RestoreOptions& o) {
     Status s = device ? RestoreToDevice(*repo, b, i, views, r.reader, o, progress)
                       : RestoreToFile(views, r.reader, o, target, static_cast<uint32_t>(identity),
                                       progress);
+    if (!s.ok()) remove_written();
     VV_RETURN_IF_ERROR(s.WithContext(fmt::format("restoring disk {} of {} backup {}",
                                                   Printable(b.disks[i].name), Printable(o.vm),
                                                   b.name())));
+    if (!o.define.empty()) {
+      for (const std::string& w : FilesWritten(target, o.format)) written.push_back(w);
+    }
     bytes += b.disks[i].virtual_size;
     spdlog::info("restored {} to {}", b.disks[i].name, device ? o.to : target);
+  }
+  if (conn) {
+    auto defined = conn->DefineDomain(domain_xml);
+    if (!defined.ok()) {
+      remove_written();
+      return defined.status().WithContext("the restored images were removed again");
+    }
+    spdlog::info("defined domain {} ({}) at {} on the restored disks; start it with: virsh -c "
+                 "{} start {}",
+                 (*defined)->name(), (*defined)->uuid(), conn->uri(), conn->uri(),
+                 (*defined)->name());
   }
   const double secs = std::max<double>(SystemClock::Default().NowMicros() - start_us, 1) / 1e6;
   spdlog::info("restored {} backup {} ({} disk{}, {}) in {:.1f} s", o.vm, b.name(), disks.size(),
@@ -353,13 +428,22 @@ Command RestoreCommand() {
             app.add_option("backup", o->backup,
                            "The backup: latest (default), its name (2026-11-21T033000Z) or id");
             app.add_option("--to", o->to,
-                           "A file, a directory (one file per disk), or a block device")
-                ->required();
+                           "A file, a directory (one file per disk), or a block device; with "
+                           "--define, the directory for the images (default " +
+                               std::string(kDefaultImageDir) + ")");
+            app.add_option("--define", o->define,
+                           "Define a new libvirt domain of this name on restored copies of "
+                           "the disks (new UUID and MAC addresses)");
+            app.add_option("--connect", o->connect,
+                           "With --define: the libvirt URI (default: libvirt's default)");
             app.add_option("--format", o->format, "raw (default), qcow2, vhdx or vmdk");
             app.add_option("--disk", o->disk, "Only this disk (by its name in the backup)");
             app.add_flag("--force", o->force,
                          "Replace existing files; allow writing over a block device");
-            return [&global, o]() -> Status { return RunRestore(global, *o); };
+            return [&global, o]() -> Status {
+              if (!o->define.empty() && o->to.empty()) o->to = kDefaultImageDir;
+              return RunRestore(global, *o);
+            };
           }};
 }
 

@@ -241,6 +241,38 @@ TEST_F(LibvirtTest, AReadOnlyDiskIsBackedUpOnlyWhenAsked) {
   EXPECT_EQ(WorkLeftovers(), std::vector<std::string>{});
 }
 
+// restore --define: a new domain on restored copies of the disks, with its own name,
+// UUID and MAC address, that starts; a name already taken writes nothing.
+TEST_F(LibvirtTest, RestoreDefinesANewDomainThatStarts) {
+  ASSERT_TRUE(dom_->Start());
+  ASSERT_EQ(Ingest({}).exit_code, 0);
+  const std::string images = dir_.path() + "/images";
+  const std::string copy = name_ + "-copy";
+  struct Undefine {
+    std::string name;
+    ~Undefine() {
+      Virsh({"destroy", name});
+      Virsh({"undefine", name});
+    }
+  } cleanup{copy};
+
+  RunResult taken = RunCmd({VmvaultPath(), "restore", "--repo", repo_, name_, "--define", name_,
+                            "--to", images, "--connect", "qemu:///system"});
+  EXPECT_NE(taken.exit_code, 0);
+  EXPECT_NE(taken.err.find("there is a domain '" + name_ + "'"), std::string::npos) << taken.err;
+  EXPECT_FALSE(std::filesystem::exists(images + "/" + name_ + "-vda.raw"));
+
+  RunResult r = RunCmd({VmvaultPath(), "restore", "--repo", repo_, name_, "--define", copy,
+                        "--to", images, "--format", "qcow2", "--connect", "qemu:///system"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const std::string image = images + "/" + copy + "-vda.qcow2";
+  EXPECT_EQ(RunCmd({"qemu-img", "compare", "-F", "raw", image, expected_}).exit_code, 0);
+  EXPECT_NE(Virsh({"domblklist", copy}).out.find(image), std::string::npos);
+  EXPECT_NE(Virsh({"domuuid", copy}).out, Virsh({"domuuid", name_}).out);
+  ASSERT_TRUE(Virsh({"start", copy}).exit_code == 0);
+  EXPECT_EQ(dom_->State(), "running");  // the original runs on, beside its copy
+}
+
 // A pull backup held right after its job started (VMVAULT_TEST_HOLD), broken by
 // `fault`, then let go. It must fail and leave nothing behind.
 class LibvirtFaultTest : public LibvirtTest {

@@ -169,6 +169,18 @@ TEST_F(RestoreTest, RefusesWhatWouldLoseDataOrCannotWork) {
   RunResult bad = Restore({"web", "--to", "/proc/vmvault-restore.raw"});
   EXPECT_NE(bad.exit_code, 0);
   EXPECT_NE(bad.err, "");
+  // Nowhere to go; --define of a backup that holds no domain XML, or of one disk.
+  RunResult nowhere = Restore({"web"});
+  EXPECT_EQ(nowhere.exit_code, kExitBadInput);
+  EXPECT_NE(nowhere.err.find("--to PATH, or --define NAME"), std::string::npos) << nowhere.err;
+  RunResult define = Restore({"web", "--define", "web2", "--to", tmp_ / "images",
+                              "--connect", "test:///default"});
+  EXPECT_EQ(define.exit_code, kExitBadInput);
+  EXPECT_NE(define.err.find("holds no libvirt domain XML"), std::string::npos) << define.err;
+  EXPECT_EQ(Restore({"web", "--define", "web2", "--disk", "web", "--to", tmp_ / "images"})
+                .exit_code,
+            kExitBadInput);
+  EXPECT_FALSE(std::filesystem::exists(tmp_ / "images"));
 }
 
 TEST_F(RestoreTest, BlockDeviceGetsEveryByteHolesIncluded) {
