@@ -83,8 +83,9 @@ Status CheckRewrite(const DomainConfig& old, const RestoreRewrite& r) {
         "the restored domain needs a UUID of its own, not the UUID of '{}'", Printable(old.name)));
   }
   for (const auto& [target, disk] : r.disks) {
+    const std::string& dev = target;  // clang 14 lambdas cannot capture structured bindings
     if (std::none_of(old.disks.begin(), old.disks.end(),
-                     [&](const DiskConfig& d) { return d.target_dev == target; })) {
+                     [&](const DiskConfig& d) { return d.target_dev == dev; })) {
       return Status::InvalidArgument(fmt::format("domain '{}' has no disk '{}' to restore",
                                                  Printable(old.name), Printable(target)));
     }
