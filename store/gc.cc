@@ -7,6 +7,7 @@
 #include <vector>
 
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 
 namespace vmvault::store {
 namespace {
@@ -63,7 +64,24 @@ uint64_t DiskUsage(const std::string& path) {
 Result<GcStats> CollectGarbage(Repository& repo, const GcOptions& options) {
   if (!repo.writable()) return Status::ReadOnly("gc needs the repository open for writing");
   GcStats stats;
-  stats.disk_bytes_before = repo.path().empty() ? 0 : DiskUsage(repo.path());
+  const bool on_disk = !repo.path().empty();
+  stats.disk_bytes_before = on_disk ? DiskUsage(repo.path()) : 0;
+  // Room to write deletes and compact, also when a failed ingest filled the filesystem;
+  // the reserve is made again at the end, after the space came back.
+  if (on_disk && !options.dry_run) ReleaseReserve(repo.path());
+  struct RemakeReserve {
+    const Repository& repo;
+    bool armed;
+    void Now() {
+      if (!armed) return;
+      armed = false;
+      if (Status s = MakeReserve(repo.path()); !s.ok()) {
+        spdlog::warn("{} (gc will have less room next time the filesystem is full)",
+                     s.ToString());
+      }
+    }
+    ~RemakeReserve() { Now(); }
+  } remake{repo, on_disk && !options.dry_run};
 
   ChunkSet referenced;
   VV_RETURN_IF_ERROR(
@@ -101,7 +119,8 @@ Result<GcStats> CollectGarbage(Repository& repo, const GcOptions& options) {
     VV_RETURN_IF_ERROR(repo.kv().Compact(KvSpace::kChunkMeta));
     VV_RETURN_IF_ERROR(repo.kv().Compact(KvSpace::kChunks));
   }
-  stats.disk_bytes_after = repo.path().empty() ? 0 : DiskUsage(repo.path());
+  remake.Now();
+  stats.disk_bytes_after = on_disk ? DiskUsage(repo.path()) : 0;
   return stats;
 }
 

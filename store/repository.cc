@@ -171,8 +171,32 @@ Status Repository::Init(const std::string& path, const RepoConfig& requested) {
     VV_ASSIGN_OR_RETURN(auto engine,
                         OpenRocksKvEngine(path + "/" + kDbDir, KvOpenMode::kReadWrite, options));
   }
+  if (Status r = MakeReserve(path); !r.ok()) return r.WithContext("create the space reserve");
   // The format file is written last: its presence marks a complete repository.
   return WriteFileAtomic(path + "/" + kFormatFile, EncodeConfig(config), 0600);
+}
+
+Status MakeReserve(const std::string& repo_path) {
+  const std::string path = repo_path + "/" + std::string(kReserveFile);
+  struct stat st;
+  if (::stat(path.c_str(), &st) == 0 && static_cast<uint64_t>(st.st_size) >= kReserveBytes) {
+    return Status::OK();
+  }
+  const std::string tmp = path + ".new";
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) return Status::FromErrno(errno, "create " + tmp);
+  const int err = ::posix_fallocate(fd, 0, static_cast<off_t>(kReserveBytes));
+  ::close(fd);
+  if (err != 0 || ::rename(tmp.c_str(), path.c_str()) != 0) {
+    const int e = err != 0 ? err : errno;
+    ::unlink(tmp.c_str());
+    return Status::FromErrno(e, "reserve space in " + path);
+  }
+  return Status::OK();
+}
+
+void ReleaseReserve(const std::string& repo_path) {
+  ::unlink((repo_path + "/" + std::string(kReserveFile)).c_str());
 }
 
 Result<std::unique_ptr<Repository>> Repository::Open(const std::string& path, RepoMode mode) {

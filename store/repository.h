@@ -4,6 +4,8 @@
 //   <repo>/secret         the per-repository key for chunk ids (mode 0600)
 //   <repo>/db/            the RocksDB database
 //   <repo>/lock           flock()ed by the single writer
+//   <repo>/reserve        kReserveBytes of allocated zeros, deleted by gc to have room
+//                         to work on a full filesystem, made again when it is done
 //
 // The directory is mode 0700. Open() checks the format version and refuses one it does
 // not know (FailedPrecondition); opening an older version for writing upgrades it. Only one writer (ingest, prune, gc) opens a repository at a time;
@@ -31,6 +33,16 @@ inline constexpr uint32_t kOldestFormatVersion = 1;
 inline constexpr std::string_view kFormatName = "vmvault-repository";
 inline constexpr uint32_t kDefaultChunkSize = 256 << 10;  // docs/chunk-size.md
 inline constexpr int kDefaultZstdLevel = 3;
+// The reserve file: space gc frees before it writes anything, so it can reclaim space
+// even when a failed ingest filled the filesystem.
+inline constexpr std::string_view kReserveFile = "reserve";
+inline constexpr uint64_t kReserveBytes = 16 << 20;
+
+// Makes <repo>/reserve (kReserveBytes, allocated) unless it is there. Best effort: the
+// error says why it could not (no space), and nothing depends on it existing.
+Status MakeReserve(const std::string& repo_path);
+// Deletes <repo>/reserve if it is there.
+void ReleaseReserve(const std::string& repo_path);
 
 struct RepoConfig {
   uint32_t format_version = kFormatVersion;

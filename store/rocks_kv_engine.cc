@@ -7,6 +7,9 @@
 //   index       index pages (random ids, mostly incompressible), 64 KiB values
 #include <unistd.h>
 
+#include <cstdarg>
+#include <cstdio>
+#include <cstring>
 #include <mutex>
 
 #include <rocksdb/db.h>
@@ -15,6 +18,7 @@
 #include <rocksdb/table.h>
 
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 
 #include "store/kv_engine.h"
 
@@ -99,6 +103,34 @@ struct OpenDb {
   }
 };
 
+// RocksDB's messages go to vmvault's log, not to a LOG file in the repository: a file
+// the database writes on its own, unsynced and unchecked, and in Debian's build an
+// assertion once a write to it has failed, which a full filesystem turned into an abort.
+class SpdlogRocksLogger final : public rocksdb::Logger {
+ public:
+  SpdlogRocksLogger() : rocksdb::Logger(rocksdb::InfoLogLevel::WARN_LEVEL) {}
+  using rocksdb::Logger::Logv;
+  void Logv(const char* format, va_list ap) override {
+    Logv(rocksdb::InfoLogLevel::INFO_LEVEL, format, ap);
+  }
+  void Logv(const rocksdb::InfoLogLevel level, const char* format, va_list ap) override {
+    if (level < GetInfoLogLevel()) return;
+    char buf[1024];
+    std::vsnprintf(buf, sizeof buf, format, ap);
+    // Purging obsolete files lists the WAL archive folder, which vmvault never makes.
+    if (std::strstr(buf, "Error when reading") != nullptr && std::strstr(buf, "NotFound") != nullptr) {
+      return;
+    }
+    // Failures that matter come back as a Status; the log only adds detail. Warnings
+    // (write stalls while ingest outruns the disk) are for debugging.
+    if (level >= rocksdb::InfoLogLevel::ERROR_LEVEL) {
+      spdlog::warn("rocksdb: {}", buf);
+    } else {
+      spdlog::debug("rocksdb: {}", buf);
+    }
+  }
+};
+
 Result<std::shared_ptr<OpenDb>> OpenDatabase(const std::string& dir, KvOpenMode mode,
                                              const RocksKvOptions& options,
                                              const std::shared_ptr<rocksdb::Cache>& cache) {
@@ -110,11 +142,22 @@ Result<std::shared_ptr<OpenDb>> OpenDatabase(const std::string& dir, KvOpenMode 
   db_options.keep_log_file_num = 4;
   db_options.max_manifest_file_size = 64 << 20;
   db_options.info_log_level = rocksdb::InfoLogLevel::WARN_LEVEL;
+  db_options.info_log = std::make_shared<SpdlogRocksLogger>();
   // Chunk writes skip the log (WriteUnlogged); flushing every key space together keeps
   // a chunk and its metadata from surviving a crash one without the other.
   db_options.atomic_flush = true;
   // Catalog writes are logged; do not let rarely-flushed key spaces pin old logs.
   db_options.max_total_wal_size = 64 << 20;
+  // Closing and opening write nothing but the log: every commit has flushed what it
+  // needs, and what a failed ingest left in memory is garbage. So a repository whose
+  // filesystem is full still opens (for gc) and closes after an error without RocksDB
+  // trying to write table files into no space.
+  db_options.avoid_flush_during_shutdown = true;
+  db_options.avoid_flush_during_recovery = true;
+  // No preallocation: RocksDB reserves whole memtables' and blob files' worth of space
+  // ahead of writing (tens of MiB), which fails a nearly full filesystem long before
+  // the bytes themselves would, gc's few deletes included.
+  db_options.allow_fallocate = false;
 
   const auto families = Families(cache);
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
@@ -183,7 +226,8 @@ class RocksKvEngine final : public KvEngine {
     const std::shared_ptr<OpenDb> db = Current();
     rocksdb::FlushOptions fo;
     fo.wait = true;
-    return FromRocks(db->db->Flush(fo, db->handles), "flush");
+    if (Status failed = Failed(); !failed.ok()) return failed;
+    return Remember(FromRocks(db->db->Flush(fo, db->handles), "flush"));
   }
 
   Status Scan(KvSpace space, std::string_view prefix, const KvScanFn& fn) const override {
@@ -227,6 +271,7 @@ class RocksKvEngine final : public KvEngine {
  private:
   Status Apply(const KvBatch& batch, const rocksdb::WriteOptions& wo) {
     if (mode_ != KvOpenMode::kReadWrite) return Status::ReadOnly("the repository is open read-only");
+    if (Status failed = Failed(); !failed.ok()) return failed;
     const std::shared_ptr<OpenDb> db = Current();
     rocksdb::WriteBatch wb;
     for (const auto& op : batch.ops()) {
@@ -234,7 +279,22 @@ class RocksKvEngine final : public KvEngine {
                                        : wb.Put(db->Handle(op.space), op.key, op.value);
       if (!s.ok()) return FromRocks(s, "build write batch");
     }
-    return FromRocks(db->db->Write(wo, &wb), "write");
+    return Remember(FromRocks(db->db->Write(wo, &wb), "write"));
+  }
+
+  // After a write or flush fails (no space, an I/O error), every later one fails the
+  // same way without reaching RocksDB: its error recovery is not for a process that
+  // is about to give up, and Debian's build asserts when writes race a failed one.
+  Status Remember(Status s) {
+    if (!s.ok()) {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (failed_.ok()) failed_ = s;
+    }
+    return s;
+  }
+  Status Failed() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return failed_;
   }
 
   std::shared_ptr<OpenDb> Current() const {
@@ -248,6 +308,7 @@ class RocksKvEngine final : public KvEngine {
   const std::shared_ptr<rocksdb::Cache> cache_;
   mutable std::mutex mu_;
   std::shared_ptr<OpenDb> db_;  // GUARDED_BY(mu_)
+  Status failed_;               // GUARDED_BY(mu_): the first failed write or flush
 };
 
 }  // namespace

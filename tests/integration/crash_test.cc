@@ -87,5 +87,43 @@ TEST(CrashTest, KillNineAnywhereLeavesOnlyWholeBackups) {
   EXPECT_EQ(RunCmd({VmvaultPath(), "verify", "--repo", repo}).exit_code, 0);
 }
 
+// The filesystem under the repository fills up mid-ingest: a clear "no space" error
+// (exit 7), and the repository stays as it was: it opens, lists its backups, verifies
+// clean, and takes a smaller ingest once there is room.
+TEST(CrashTest, DiskFullMidIngestLeavesTheRepositoryIntact) {
+  TempDir tmp;
+  const std::string fs_image = tmp / "small.ext4";
+  ASSERT_EQ(Sh("truncate -s 96M " + fs_image + " && mkfs.ext4 -q -F " + fs_image), 0);
+  LoopMount small(fs_image, 0, tmp / "small", /*writable=*/true);
+  ASSERT_TRUE(small.ok());
+  const std::string repo = tmp / "small/repo";
+  RunResult init = RunCmd({VmvaultPath(), "init", "--repo", repo});
+  ASSERT_EQ(init.exit_code, 0) << init.err;
+  const std::string first = tmp / "first.raw";
+  ASSERT_EQ(Sh("truncate -s 32M " + first + " && head -c 8M /dev/urandom | dd of=" + first +
+               " conv=notrunc status=none"),
+            0);
+  ASSERT_EQ(RunCmd({VmvaultPath(), "ingest", "--repo", repo, "--file", first}).exit_code, 0);
+
+  // 160 MiB of incompressible data cannot fit in what is left.
+  const std::string big = tmp / "big.raw";
+  ASSERT_EQ(Sh("head -c 160M /dev/urandom > " + big), 0);
+  RunResult full = RunCmd({VmvaultPath(), "ingest", "--repo", repo, "--file", big});
+  EXPECT_EQ(full.exit_code, 7) << full.err;
+  EXPECT_NE(full.err.find("space"), std::string::npos) << full.err;
+
+  const nlohmann::json list = ListJson(repo);
+  ASSERT_EQ(list.size(), 1u);
+  EXPECT_EQ(list[0]["name"], "first");
+  EXPECT_EQ(RunCmd({VmvaultPath(), "verify", "--repo", repo}).exit_code, 0);
+  // gc gives back what the failed ingest stored; then a small ingest fits again.
+  RunResult gc = RunCmd({VmvaultPath(), "gc", "--repo", repo});
+  EXPECT_EQ(gc.exit_code, 0) << gc.err;
+  ASSERT_EQ(Sh("head -c 4M /dev/urandom | dd of=" + first + " conv=notrunc status=none"), 0);
+  RunResult again = RunCmd({VmvaultPath(), "ingest", "--repo", repo, "--file", first});
+  EXPECT_EQ(again.exit_code, 0) << again.err;
+  EXPECT_EQ(RunCmd({VmvaultPath(), "verify", "--repo", repo}).exit_code, 0);
+}
+
 }  // namespace
 }  // namespace vmvault::testing

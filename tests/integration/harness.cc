@@ -263,13 +263,17 @@ nlohmann::json QmpClient::ReadReply(std::chrono::steady_clock::time_point deadli
   }
 }
 
-LoopMount::LoopMount(const std::string& file, uint64_t offset, const std::string& mountpoint)
+LoopMount::LoopMount(const std::string& file, uint64_t offset, const std::string& mountpoint,
+                     bool writable)
     : mountpoint_(mountpoint) {
   std::filesystem::create_directories(mountpoint_);
-  RunResult r = RunCmd({"losetup", "-f", "--show", "-r", "-o", std::to_string(offset), file});
+  std::vector<std::string> losetup = {"losetup", "-f", "--show", "-o", std::to_string(offset)};
+  if (!writable) losetup.push_back("-r");
+  losetup.push_back(file);
+  RunResult r = RunCmd(losetup);
   if (r.exit_code != 0) return;
   device_ = r.out.substr(0, r.out.find('\n'));
-  mounted_ = RunCmd({"mount", "-o", "ro", device_, mountpoint_}).exit_code == 0;
+  mounted_ = RunCmd({"mount", "-o", writable ? "rw" : "ro", device_, mountpoint_}).exit_code == 0;
 }
 
 LoopMount::~LoopMount() {

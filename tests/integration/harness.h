@@ -51,7 +51,9 @@ class Mount {
 // released when destroyed.
 class LoopMount {
  public:
-  LoopMount(const std::string& file, uint64_t offset, const std::string& mountpoint);
+  // Read-only unless `writable`.
+  LoopMount(const std::string& file, uint64_t offset, const std::string& mountpoint,
+            bool writable = false);
   ~LoopMount();
   bool ok() const { return mounted_; }
 
