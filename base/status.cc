@@ -41,6 +41,7 @@ std::string_view StatusCodeName(StatusCode code) {
     case StatusCode::kFailedPrecondition: return "Failed precondition";
     case StatusCode::kNoSpace: return "No space";
     case StatusCode::kExternal: return "External program failed";
+    case StatusCode::kNotNow: return "Not now";
   }
   return "Unknown";
 }
@@ -77,6 +78,7 @@ int Status::ToErrno() const {
     case StatusCode::kFailedPrecondition: return EIO;
     case StatusCode::kNoSpace: return ENOSPC;
     case StatusCode::kExternal: return EIO;
+    case StatusCode::kNotNow: return EAGAIN;
   }
   return EIO;
 }

@@ -27,6 +27,7 @@ enum class StatusCode {
   kFailedPrecondition,  // e.g. the repository's format version is not this build's
   kNoSpace,             // the filesystem is full
   kExternal,            // an external program (qemu-img, qemu-nbd) failed
+  kNotNow,              // not allowed at this time: outside the backup window
 };
 
 class [[nodiscard]] Status {
@@ -52,6 +53,7 @@ class [[nodiscard]] Status {
   }
   static Status NoSpace(std::string msg) { return {StatusCode::kNoSpace, std::move(msg)}; }
   static Status External(std::string msg) { return {StatusCode::kExternal, std::move(msg)}; }
+  static Status NotNow(std::string msg) { return {StatusCode::kNotNow, std::move(msg)}; }
 
   // An error from errno `err`, described as "context: strerror(err)". ENOENT maps to
   // kNotFound, ENOSPC/EDQUOT to kNoSpace, EROFS/EACCES/EPERM on writes to kReadOnly

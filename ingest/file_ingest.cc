@@ -96,6 +96,12 @@ std::vector<std::string> DiskNamesForFiles(const std::vector<std::string>& files
   return names;
 }
 
+Result<std::string> VmNameForFiles(const std::optional<std::string>& vm,
+                                   const std::vector<std::string>& files) {
+  if (files.empty()) return Status::InvalidArgument("no image file given");
+  return ChooseVmName(vm, FileStem(files.front()));
+}
+
 Result<store::BackupRecord> IngestImageFiles(store::Repository& repo, const FileIngestOptions& opts,
                                              CommandRunner& runner, const Clock& clock,
                                              ImageSourceOpener& opener) {
@@ -105,10 +111,12 @@ Result<store::BackupRecord> IngestImageFiles(store::Repository& repo, const File
         fmt::format("{} formats given for {} files", opts.formats.size(), opts.files.size()));
   }
   if (opts.tier) VV_RETURN_IF_ERROR(ValidateTier(*opts.tier));
-  VV_ASSIGN_OR_RETURN(const std::string vm_name,
-                      ChooseVmName(opts.vm, FileStem(opts.files.front())));
+  VV_ASSIGN_OR_RETURN(const std::string vm_name, VmNameForFiles(opts.vm, opts.files));
 
-  // Probe everything before reading anything.
+  // Each file's identity before it is probed (a write meanwhile makes the next
+  // schedule see it as changed), then probe everything before reading anything.
+  std::vector<store::DiskRecord::SourceStamp> stamps;
+  for (const std::string& file : opts.files) stamps.push_back(StampOf(file));
   std::vector<ProbedFile> files;
   for (size_t i = 0; i < opts.files.size(); ++i) {
     VV_ASSIGN_OR_RETURN(ProbedFile f, ProbeFile(runner, opts.files[i],
@@ -125,6 +133,7 @@ Result<store::BackupRecord> IngestImageFiles(store::Repository& repo, const File
   for (size_t i = 0; i < files.size(); ++i) {
     DiskSource disk;
     disk.name = names[i];
+    disk.stamp = stamps[i];
     VV_RETURN_IF_ERROR(
         AddProbedFile(*builder, files[i], std::move(disk), opener, static_cast<int>(threads)));
   }

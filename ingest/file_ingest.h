@@ -42,6 +42,11 @@ struct FileIngestOptions {
   std::vector<std::string> formats;
 };
 
+// The VM name IngestImageFiles gives `files`: `vm` when set (validated), else the
+// sanitized stem of the first file ("/vms/web01.qcow2" -> "web01").
+Result<std::string> VmNameForFiles(const std::optional<std::string>& vm,
+                                   const std::vector<std::string>& files);
+
 // Ingests opts.files as one new backup and returns the committed record (id set).
 // Reads through `opener` (NbdSourceOpener in production, an in-memory one in tests).
 Result<store::BackupRecord> IngestImageFiles(store::Repository& repo, const FileIngestOptions& opts,

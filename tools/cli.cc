@@ -9,7 +9,8 @@ namespace vmvault::tools {
 const std::vector<Command>& Commands() {
   static const std::vector<Command> commands = {
       InitCommand(),    IngestCommand(), ListCommand(),  MountCommand(), RestoreCommand(),
-      VerifyCommand(),  PruneCommand(),  GcCommand(),    ScrubCommand(), ConfigCommand()};
+      VerifyCommand(),  PruneCommand(),  GcCommand(),    ScrubCommand(), ConfigCommand(),
+      ScheduleCommand(), ShowQueueCommand(), ArchiveCommand(), ActivateCommand()};
   return commands;
 }
 
@@ -36,6 +37,7 @@ int ExitCodeFor(const Status& s) {
     case StatusCode::kUnsupported: return kExitBadInput;
     case StatusCode::kReadOnly: return kExitReadOnly;
     case StatusCode::kNoSpace: return kExitNoSpace;
+    case StatusCode::kNotNow: return kExitNotNow;
     default: return kExitError;
   }
 }

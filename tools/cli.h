@@ -45,6 +45,10 @@ Command PruneCommand();
 Command ScrubCommand();
 Command ConfigCommand();
 Command GcCommand();
+Command ScheduleCommand();
+Command ShowQueueCommand();
+Command ArchiveCommand();
+Command ActivateCommand();
 
 // The repository path: --repo, else VMVAULT_REPO, else /var/lib/vmvault for root and
 // $XDG_DATA_HOME/vmvault (~/.local/share/vmvault) for others.
@@ -60,6 +64,7 @@ enum ExitCode : int {
   kExitBadInput = 5,    // a bad image, name or value
   kExitReadOnly = 6,    // the repository is read-only
   kExitNoSpace = 7,     // the filesystem is full
+  kExitNotNow = 8,      // schedule: outside the backup window
 };
 
 int ExitCodeFor(const Status& s);

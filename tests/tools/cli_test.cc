@@ -30,6 +30,7 @@ TEST(CliTest, ExitCodesDistinguishWhatMonitoringNeeds) {
   EXPECT_EQ(ExitCodeFor(Status::ReadOnly("x")), kExitReadOnly);
   EXPECT_EQ(ExitCodeFor(Status::NoSpace("x")), kExitNoSpace);
   EXPECT_EQ(ExitCodeFor(Status::IOError("x")), kExitError);
+  EXPECT_EQ(ExitCodeFor(Status::NotNow("x")), kExitNotNow);
 }
 
 TEST(CliTest, RepoPathHonoursTheEnvironment) {
@@ -43,7 +44,8 @@ TEST(CliTest, EveryCommandIsInTheTable) {
   std::vector<std::string> names;
   for (const auto& c : Commands()) names.emplace_back(c.name);
   EXPECT_EQ(names, (std::vector<std::string>{"init", "ingest", "list", "mount", "restore", "verify",
-                                           "prune", "gc", "scrub", "config"}));
+                                           "prune", "gc", "scrub", "config", "schedule",
+                                           "show-queue", "archive", "activate"}));
 }
 
 }  // namespace

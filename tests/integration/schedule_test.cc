@@ -1,0 +1,194 @@
+// vmvault schedule, show-queue, archive and activate, end to end over VMs made of small
+// image files (file sources in a configuration file this test writes): every VM backed
+// up in queue order, a second run that does nothing until a file changes, the reasons
+// show-queue gives, archive and activate, the refusal outside the backup window, and
+// the busy message while another writer holds the repository.
+#include <fcntl.h>
+#include <sys/file.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <fstream>
+
+#include <gmock/gmock.h>
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+
+#include "harness.h"
+
+namespace vmvault::testing {
+namespace {
+
+using ::testing::HasSubstr;
+
+constexpr int kExitBusy = 4, kExitNotNow = 8;
+
+class ScheduleTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    repo_ = tmp_ / "repo";
+    ASSERT_EQ(RunCmd({VmvaultPath(), "init", "--repo", repo_, "--chunk-size", "64K"}).exit_code, 0);
+    for (const std::string vm : {"alpha", "bravo", "charlie"}) {
+      const std::string image = tmp_ / (vm + ".raw");
+      ASSERT_EQ(Sh("truncate -s 4M " + image + " && head -c 256K /dev/urandom | dd of=" + image +
+                   " conv=notrunc status=none"),
+                0);
+    }
+    WriteConfig("");
+  }
+
+  // Three file sources, then a disabled one and one outside the tag filter.
+  void WriteConfig(const std::string& schedule_extra) {
+    std::ofstream out(config_);
+    out << "repository = \"" << repo_ << "\"\n[schedule]\ntags = [\"prod\"]\n"
+        << schedule_extra << "\n";
+    for (const std::string vm : {"charlie", "alpha", "bravo"}) {
+      out << "[[source]]\nkind = \"file\"\npaths = [\"" << tmp_ / (vm + ".raw")
+          << "\"]\ntier = \"hot\"\ntags = [\"prod\"]\n";
+    }
+    out << "[[source]]\nkind = \"file\"\nvm = \"off\"\npaths = [\"" << tmp_ / "off.raw"
+        << "\"]\nenabled = false\n";
+    out << "[[source]]\nkind = \"file\"\nvm = \"test\"\npaths = [\"" << tmp_ / "test.raw"
+        << "\"]\ntags = [\"test\"]\n";
+  }
+
+  RunResult Vmvault(const std::string& cmd, const std::vector<std::string>& extra = {}) {
+    std::vector<std::string> argv{VmvaultPath(), cmd, "--config", config_};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    return RunCmd(argv);
+  }
+
+  // show-queue --json: vm -> entry.
+  std::map<std::string, nlohmann::json> Queue() {
+    RunResult r = Vmvault("show-queue", {"--json"});
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    std::map<std::string, nlohmann::json> out;
+    const nlohmann::json all = nlohmann::json::parse(r.out);
+    for (const auto& e : all["vms"]) out[e["vm"]] = e;
+    return out;
+  }
+
+  // Backup ids by VM (each VM's newest), and the count of all backups.
+  std::map<std::string, uint64_t> Latest(size_t* total = nullptr) {
+    std::map<std::string, uint64_t> out;
+    if (total) *total = 0;
+    for (const auto& vm : ListJson(repo_)) {
+      out[vm["name"]] = vm["backups"].back()["id"];
+      if (total) *total += vm["backups"].size();
+    }
+    return out;
+  }
+
+  TempDir tmp_;
+  std::string repo_;
+  std::string config_ = tmp_ / "config.toml";
+};
+
+TEST_F(ScheduleTest, BacksUpDueVmsInOrderAndThenNothingUntilAChange) {
+  auto q = Queue();
+  EXPECT_EQ(q["charlie"]["reason"], "never backed up");
+  EXPECT_EQ(q["charlie"]["position"], 1);
+  EXPECT_EQ(q["alpha"]["position"], 2);
+  EXPECT_EQ(q["bravo"]["position"], 3);
+  EXPECT_EQ(q["off"]["reason"], "disabled");
+  EXPECT_EQ(q["test"]["reason"], "outside tag filter (prod)");
+
+  RunResult r = Vmvault("schedule");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "");  // silent under cron
+  size_t total = 0;
+  auto ids = Latest(&total);
+  EXPECT_EQ(total, 3u);
+  EXPECT_EQ(ids.count("off") + ids.count("test"), 0u);
+  EXPECT_LT(ids["charlie"], ids["alpha"]);  // the order of the queue
+  EXPECT_LT(ids["alpha"], ids["bravo"]);
+  q = Queue();
+  EXPECT_EQ(q["alpha"]["state"], "CLEAN");
+  EXPECT_THAT(q["alpha"]["reason"].get<std::string>(),
+              HasSubstr("interval 1d; next due in"));
+  EXPECT_EQ(q["alpha"]["due"], false);
+
+  // Nothing changed: nothing to do.
+  r = Vmvault("schedule");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  Latest(&total);
+  EXPECT_EQ(total, 3u);
+
+  // One file changes: only its VM is backed up.
+  ASSERT_EQ(Sh("head -c 64K /dev/urandom | dd of=" + std::string(tmp_ / "bravo.raw") +
+               " bs=64K seek=10 conv=notrunc status=none"),
+            0);
+  q = Queue();
+  EXPECT_EQ(q["bravo"]["due"], true);
+  EXPECT_THAT(q["bravo"]["reason"].get<std::string>(), HasSubstr("bravo.raw changed since the last backup"));
+  r = Vmvault("schedule");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto after = Latest(&total);
+  EXPECT_EQ(total, 4u);
+  EXPECT_GT(after.at("bravo"), ids["bravo"]);
+  EXPECT_EQ(after.at("alpha"), ids["alpha"]);
+}
+
+TEST_F(ScheduleTest, ArchivedVmsAreSkippedUntilActivated) {
+  RunResult r = Vmvault("archive", {"alpha"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(Queue()["alpha"]["reason"], "archived");
+  ASSERT_EQ(Vmvault("schedule").exit_code, 0);
+  auto ids = Latest();
+  EXPECT_EQ(ids.count("alpha"), 0u);
+  EXPECT_EQ(ids.count("bravo"), 1u);
+  r = Vmvault("archive", {"nosuchvm"});
+  EXPECT_EQ(r.exit_code, 5);
+  EXPECT_THAT(r.err, HasSubstr("no VM named 'nosuchvm'"));
+
+  ASSERT_EQ(Vmvault("activate", {"alpha"}).exit_code, 0);
+  auto q = Queue();
+  EXPECT_EQ(q["alpha"]["reason"], "never backed up");
+  EXPECT_EQ(q["alpha"]["position"], 1);
+  ASSERT_EQ(Vmvault("schedule").exit_code, 0);
+  EXPECT_EQ(Latest().count("alpha"), 1u);
+}
+
+TEST_F(ScheduleTest, OutsideTheWindowItRefusesAndSaysWhenItOpens) {
+  // A one-hour window starting two hours from now, local time.
+  const time_t now = ::time(nullptr);
+  struct tm local {};
+  ::localtime_r(&now, &local);
+  const int start = (local.tm_hour * 60 + local.tm_min + 120) % 1440;
+  const int end = (start + 60) % 1440;
+  char window[32];
+  std::snprintf(window, sizeof(window), "window = \"%02d:%02d-%02d:%02d\"", start / 60,
+                start % 60, end / 60, end % 60);
+  WriteConfig(window);
+  RunResult r = Vmvault("schedule");
+  EXPECT_EQ(r.exit_code, kExitNotNow) << r.err;
+  EXPECT_THAT(r.err, HasSubstr("outside the backup window"));
+  const std::string opens = fmt::format("opens at {:02}:{:02}", start / 60, start % 60);
+  EXPECT_THAT(r.err, HasSubstr(opens));
+  EXPECT_TRUE(Latest().empty());
+}
+
+TEST_F(ScheduleTest, ASecondWriterMakesItSayTheRepositoryIsBusy) {
+  // What a running schedule holds: the repository's writer lock.
+  const int fd = ::open((repo_ + "/lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(::flock(fd, LOCK_EX), 0);
+  RunResult r = Vmvault("schedule");
+  ::close(fd);
+  EXPECT_EQ(r.exit_code, kExitBusy);
+  EXPECT_THAT(r.err, HasSubstr("is busy"));
+  EXPECT_THAT(r.err, HasSubstr("this schedule started nothing"));
+  // Two at once: one backs up, the other is busy or (if it started after) finds nothing due.
+  Process other({VmvaultPath(), "schedule", "--config", config_}, tmp_ / "other.log");
+  r = Vmvault("schedule");
+  other.Stop(std::chrono::seconds(60));
+  EXPECT_TRUE(r.exit_code == 0 || r.exit_code == kExitBusy) << r.err;
+  EXPECT_EQ(other.how_it_ended() == "exit 0" || other.how_it_ended() == "exit 4", true)
+      << other.how_it_ended() << Slurp(tmp_ / "other.log");
+  size_t total = 0;
+  Latest(&total);
+  EXPECT_EQ(total, 3u);  // never twice
+}
+
+}  // namespace
+}  // namespace vmvault::testing
