@@ -1,5 +1,7 @@
 #include "base/names.h"
 
+#include <unistd.h>
+
 #include <cstdint>
 
 #include <fmt/format.h>
@@ -101,6 +103,12 @@ std::string Printable(std::string_view s) {
     }
   }
   return out;
+}
+
+std::string HostName() {
+  char buf[256] = {};
+  if (::gethostname(buf, sizeof buf - 1) != 0) return {};
+  return buf;
 }
 
 }  // namespace vmvault

@@ -31,4 +31,7 @@ std::string SanitizeName(std::string_view name, size_t max_length = kMaxNameLeng
 // invalid UTF-8 as \xNN escapes.
 std::string Printable(std::string_view s);
 
+// This machine's name (gethostname(2)); "" when it cannot be had.
+std::string HostName();
+
 }  // namespace vmvault

@@ -16,15 +16,6 @@
 #include "ingest/pipeline.h"
 
 namespace vmvault::ingest {
-namespace {
-
-std::string HostName() {
-  char buf[256] = {};
-  if (::gethostname(buf, sizeof buf - 1) != 0) return {};
-  return buf;
-}
-
-}  // namespace
 
 Result<std::string> ChooseVmName(const std::optional<std::string>& name,
                                  std::string_view fallback) {

@@ -2,6 +2,7 @@
 // exception leaves it.
 #include "ingest/subprocess.h"
 
+#include <pthread.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
@@ -59,6 +60,45 @@ class ChildEnvironment : public bp::extend::handler {
   std::vector<char*> pointers_;
 };
 
+// In the child, between fork and exec: lead a new process group, when asked to.
+struct NewProcessGroup : bp::extend::handler {
+  explicit NewProcessGroup(bool on) : enabled(on) {}
+  bool enabled;
+  template <typename Executor>
+  void on_exec_setup(Executor& /*exec*/) const {
+    if (enabled) ::setpgid(0, 0);
+  }
+};
+
+// Writes `text` to the pipe's write end and closes it. A program that exits without
+// reading everything makes write() fail with EPIPE; the SIGPIPE that comes with it is
+// blocked in this thread and then taken, so it cannot kill a process that does not
+// ignore SIGPIPE.
+void WriteAndClose(bp::pipe& pipe, const std::string& text) {
+  sigset_t pipe_signal;
+  sigemptyset(&pipe_signal);
+  sigaddset(&pipe_signal, SIGPIPE);
+  ::pthread_sigmask(SIG_BLOCK, &pipe_signal, nullptr);
+  const char* p = text.data();
+  size_t left = text.size();
+  bool broken = false;
+  while (left > 0) {
+    const ssize_t n = ::write(pipe.native_sink(), p, left);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      broken = errno == EPIPE;
+      break;
+    }
+    p += n;
+    left -= static_cast<size_t>(n);
+  }
+  pipe.close();
+  if (broken) {
+    const timespec no_wait{};
+    ::sigtimedwait(&pipe_signal, nullptr, &no_wait);
+  }
+}
+
 int DecodeWaitStatus(int status) {
   if (WIFEXITED(status)) return WEXITSTATUS(status);
   if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
@@ -91,36 +131,68 @@ Result<std::string> FindProgram(const std::string& program) {
 
 Result<CommandOutput> RunProcess(const std::vector<std::string>& argv,
                                  std::chrono::milliseconds timeout) {
+  ProcessOptions options;
+  options.timeout = timeout;
+  VV_ASSIGN_OR_RETURN(CommandOutput out, RunProcess(argv, options));
+  if (out.timed_out) {
+    return Status::External(fmt::format("{} did not finish within {} s and was stopped",
+                                        argv[0], timeout.count() / 1000.0));
+  }
+  return out;
+}
+
+Result<CommandOutput> RunProcess(const std::vector<std::string>& argv,
+                                 const ProcessOptions& options) {
   if (argv.empty()) return Status::InvalidArgument("RunProcess: empty command");
   VV_ASSIGN_OR_RETURN(const std::string exe, FindProgram(argv[0]));
   CommandOutput out;
-  bool timed_out = false;
   try {
     // Plain blocking pipes, drained by two threads, and a blocking waitpid: no
     // io_context, so no SIGCHLD handler races with wait() over the exit status.
     bp::ipstream out_stream, err_stream;
-    bp::child child(bp::exe = exe, bp::args = Tail(argv), bp::std_in.close(),
-                    bp::std_out > out_stream, bp::std_err > err_stream);
-    // The watchdog kills the child at the deadline; its pipes then close and the
-    // readers below return.
+    bp::pipe in_pipe;
+    const ChildEnvironment child_env(options.env);
+    const NewProcessGroup group(options.own_process_group);
+    auto spawn = [&](auto&& std_in) {
+      return bp::child(bp::exe = exe, bp::args = Tail(argv), std_in, bp::std_out > out_stream,
+                       bp::std_err > err_stream, child_env, group);
+    };
+    bp::child child = options.stdin_text ? spawn(bp::std_in < in_pipe) : spawn(bp::std_in.close());
+    const pid_t pid = child.id();
+    // Also here, so the group exists before the watchdog can signal it.
+    if (options.own_process_group) ::setpgid(pid, pid);
+    std::thread writer;
+    if (options.stdin_text) {
+      writer = std::thread([&in_pipe, &text = *options.stdin_text] { WriteAndClose(in_pipe, text); });
+    }
+    // The watchdog kills the child (or its group) at the deadline; its pipes then close
+    // and the readers below return.
     std::mutex mu;
     std::condition_variable cv;
     bool done = false;
-    const pid_t pid = child.id();
     std::thread watchdog([&] {
       std::unique_lock<std::mutex> lock(mu);
-      if (!cv.wait_for(lock, timeout, [&] { return done; })) {
-        timed_out = true;
-        ::kill(pid, SIGKILL);
+      if (!cv.wait_for(lock, options.timeout, [&] { return done; })) {
+        out.timed_out = true;
+        ::kill(options.own_process_group ? -pid : pid, SIGKILL);
       }
     });
-    std::thread err_reader([&err_stream, &out] {
-      out.stderr_text.assign(std::istreambuf_iterator<char>(err_stream),
-                             std::istreambuf_iterator<char>());
-    });
-    out.stdout_text.assign(std::istreambuf_iterator<char>(out_stream),
-                           std::istreambuf_iterator<char>());
+    std::mutex line_mu;
+    auto drain = [&](bp::ipstream& in, std::string& text, OutputStream which) {
+      if (!options.on_line) {
+        text.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+        return;
+      }
+      std::string line;
+      while (std::getline(in, line)) {
+        std::lock_guard<std::mutex> lock(line_mu);
+        options.on_line(which, line);
+      }
+    };
+    std::thread err_reader([&] { drain(err_stream, out.stderr_text, OutputStream::kStderr); });
+    drain(out_stream, out.stdout_text, OutputStream::kStdout);
     err_reader.join();
+    if (writer.joinable()) writer.join();
     // Stop the watchdog before reaping: until wait() the PID stays ours (a zombie at
     // worst), so a late kill can never hit a process that reused it.
     {
@@ -130,13 +202,11 @@ Result<CommandOutput> RunProcess(const std::vector<std::string>& argv,
     cv.notify_all();
     watchdog.join();
     child.wait();
-    out.exit_code = DecodeWaitStatus(child.native_exit_code());
+    const int status = child.native_exit_code();
+    out.exit_code = DecodeWaitStatus(status);
+    out.signal = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
   } catch (const std::exception& e) {
     return Status::External(fmt::format("could not run {}: {}", argv[0], e.what()));
-  }
-  if (timed_out) {
-    return Status::External(fmt::format("{} did not finish within {} s and was stopped",
-                                        argv[0], timeout.count() / 1000.0));
   }
   return out;
 }

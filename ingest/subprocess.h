@@ -5,14 +5,21 @@
 // long-running daemon (qemu-nbd) alive for as long as the object lives and stops it by
 // its PID when destroyed. Programs are run directly, never through a shell.
 //
+// The options form of RunProcess adds what hooks and the sendmail alert transport need:
+// extra environment variables, bytes for stdin, a process group of its own that the
+// deadline kills as a whole, and output delivered line by line as it arrives.
+//
 // Thread-safety: RunProcess is thread-safe. A ChildProcess is not; one owner uses it.
 #pragma once
 
 #include <sys/types.h>
 
 #include <chrono>
+#include <functional>
 #include <memory>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -24,6 +31,8 @@ struct CommandOutput {
   int exit_code = 0;  // the exit status; 128 + N when killed by signal N
   std::string stdout_text;
   std::string stderr_text;
+  int signal = 0;          // N when killed by signal N; 0 when it exited
+  bool timed_out = false;  // killed at the deadline (only the ProcessOptions form says so)
 };
 
 // The absolute path of `program` found on PATH (or `program` itself when it holds a
@@ -42,6 +51,31 @@ inline constexpr std::chrono::seconds kDefaultProcessTimeout{600};
 // REQUIRES: !argv.empty().
 Result<CommandOutput> RunProcess(const std::vector<std::string>& argv,
                                  std::chrono::milliseconds timeout = kDefaultProcessTimeout);
+
+enum class OutputStream { kStdout, kStderr };
+
+struct ProcessOptions {
+  std::chrono::milliseconds timeout = kDefaultProcessTimeout;
+  // (NAME, value) pairs added to our environment, replacing variables of that name.
+  std::vector<std::pair<std::string, std::string>> env;
+  // Written to the program's stdin, which is then closed (a program that does not read
+  // it all is not an error). Unset: stdin is closed from the start.
+  std::optional<std::string> stdin_text;
+  // The program leads a new process group, and the deadline kills the whole group
+  // (SIGKILL), so a shell script's children die with it.
+  bool own_process_group = false;
+  // When set, each line of output (without its '\n'; a last line without one too) is
+  // passed here as it arrives instead of being kept in CommandOutput. Called from two
+  // reader threads, one call at a time.
+  std::function<void(OutputStream, std::string_view line)> on_line;
+};
+
+// RunProcess with options. Unlike the form above, a program stopped at the deadline is
+// an OK Result with timed_out set (and signal SIGKILL), so callers can say how it
+// ended; only a program that could not be started is an error (NotFound when argv[0]
+// is not there). REQUIRES: !argv.empty().
+Result<CommandOutput> RunProcess(const std::vector<std::string>& argv,
+                                 const ProcessOptions& options);
 
 class ChildProcess {
  public:

@@ -1,5 +1,6 @@
 // vmvault config check: read the configuration file (vmvault.toml(5)) and report every
 // problem in it with its line, or "PATH: OK" and a summary of what it declares.
+// vmvault config test-alert: send a test message as [alerts] says, and say where it went.
 #include <fmt/format.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -7,6 +8,8 @@
 #include <CLI/CLI.hpp>
 
 #include "base/names.h"
+#include "base/time_format.h"
+#include "ingest/alerts.h"
 #include "ingest/config.h"
 #include "tools/cli.h"
 
@@ -189,8 +192,8 @@ std::vector<ingest::ConfigError> HostWarnings(const ingest::Config& c, const std
   return w;
 }
 
-Status RunCheck(const GlobalOptions& global, const ConfigArgs& a) {
-  const ingest::ConfigPath where = ingest::ResolveConfigPath(a.config);
+// The text of the configuration file, or NotFound saying where vmvault looked and why.
+Result<std::string> ReadConfigText(const ingest::ConfigPath& where) {
   auto text = ingest::ReadConfigFile(where.path);
   if (!text.ok()) {
     if (!text.status().IsNotFound()) return text.status();
@@ -203,7 +206,13 @@ Status RunCheck(const GlobalOptions& global, const ConfigArgs& a) {
     return Status::NotFound(
         fmt::format("no configuration file at {} ({})", Printable(where.path), how));
   }
-  const ingest::ConfigCheck check = ingest::CheckConfig(*text, where.path);
+  return text;
+}
+
+Status RunCheck(const GlobalOptions& global, const ConfigArgs& a) {
+  const ingest::ConfigPath where = ingest::ResolveConfigPath(a.config);
+  VV_ASSIGN_OR_RETURN(const std::string text, ReadConfigText(where));
+  const ingest::ConfigCheck check = ingest::CheckConfig(text, where.path);
   if (!check.ok()) {
     for (const ingest::ConfigError& e : check.errors) {
       fmt::print(stderr, "{}\n", e.ToString(where.path));
@@ -221,10 +230,44 @@ Status RunCheck(const GlobalOptions& global, const ConfigArgs& a) {
   return Status::OK();
 }
 
+Status RunTestAlert(const GlobalOptions& global, const ConfigArgs& a) {
+  const ingest::ConfigPath where = ingest::ResolveConfigPath(a.config);
+  VV_ASSIGN_OR_RETURN(const std::string text, ReadConfigText(where));
+  auto config = ingest::ParseConfig(text, where.path);
+  if (!config.ok()) {
+    return Status::InvalidArgument(fmt::format("{}\n(vmvault config check --config {} lists them)",
+                                               config.status().message(), where.path));
+  }
+  const ingest::AlertsConfig& alerts = config->alerts;
+  if (!alerts.enabled()) {
+    return Status::InvalidArgument(fmt::format(
+        "{} sends no alerts: add an [alerts] table with to = [\"you@example.com\"]",
+        Printable(where.path)));
+  }
+  const std::string host = HostName();
+  ingest::Alert alert;
+  alert.kind = ingest::AlertKind::kTest;
+  alert.subject = fmt::format("test message from {}", host.empty() ? "vmvault" : host);
+  alert.body = fmt::format(
+      "This is a test of vmvault's alerts, sent by `vmvault config test-alert` on {} at {}.\n"
+      "Configuration: {}\nTo: {}\nThrough: {}\n",
+      host.empty() ? "this host" : host, FormatIsoTime(SystemClock::Default().NowMicros()),
+      where.path, Join(alerts.to), ingest::AlertTransport(alerts));
+  VV_RETURN_IF_ERROR(ingest::SendAlert(alerts, alert));
+  if (!global.quiet) {
+    const bool mailer_chooses = alerts.smtp_url.empty() && alerts.from.empty();
+    fmt::print("sent a test message from {} to {} through {}\n",
+               mailer_chooses ? std::string("sendmail's default sender")
+                              : Printable(ingest::AlertSender(alerts)),
+               Join(alerts.to), Printable(ingest::AlertTransport(alerts)));
+  }
+  return Status::OK();
+}
+
 }  // namespace
 
 Command ConfigCommand() {
-  return {"config", "Check the configuration file (see vmvault.toml(5))",
+  return {"config", "Check the configuration file (see vmvault.toml(5)), or send a test alert",
           [](CLI::App& app, GlobalOptions& global) {
             auto a = std::make_shared<ConfigArgs>();
             app.require_subcommand(1);
@@ -236,9 +279,19 @@ Command ConfigCommand() {
                               "The configuration file (default: $VMVAULT_CONFIG, else "
                               "/etc/vmvault/config.toml)");
             check->fallthrough();  // --repo, -q and -v of `config` work after `check` too
-            return [&global, a, check]() -> Status {
+            CLI::App* test_alert = app.add_subcommand(
+                "test-alert",
+                "Send a test message to the recipients of [alerts], through its smtp-url or "
+                "sendmail, and say where it went");
+            test_alert->add_option("--config", a->config,
+                                   "The configuration file (default: $VMVAULT_CONFIG, else "
+                                   "/etc/vmvault/config.toml)");
+            test_alert->fallthrough();
+            return [&global, a, check, test_alert]() -> Status {
               if (check->parsed()) return RunCheck(global, *a);
-              return Status::InvalidArgument("usage: vmvault config check [--config PATH]");
+              if (test_alert->parsed()) return RunTestAlert(global, *a);
+              return Status::InvalidArgument(
+                  "usage: vmvault config check|test-alert [--config PATH]");
             };
           }};
 }

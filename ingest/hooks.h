@@ -1,0 +1,65 @@
+// Hooks: the programs of [hooks] (vmvault.toml(5)) run before and after a schedule, a
+// backup, a snapshot and a restore. The caller (vmvault schedule, restore) says which
+// event it is and gives the values of the event's variables; this file runs the
+// event's commands and says how each ended.
+//
+// A hook runs without a shell: argv as configured, each {{Variable}} replaced inside its
+// argument (ExpandHookArgv, config_values.h; a value with spaces stays one argument).
+// Unknown variables, and variables the event does not have, are errors when the
+// configuration is read (CheckConfig), so a loaded Config never holds one. A variable
+// the event has but the caller left out of `values` becomes "" and is logged as a
+// warning. Every value is also in the hook's environment as VMVAULT_<NAME> (upper case:
+// VMVAULT_REPOSITORY, VMVAULT_VM, VMVAULT_TIER, VMVAULT_BACKUP, VMVAULT_METHOD,
+// VMVAULT_TARGET, VMVAULT_STATUS), with VMVAULT_EVENT holding the event's name.
+//
+// A hook runs in a process group of its own with stdin closed. When HooksConfig::timeout
+// passes, the whole group is killed (SIGKILL) and the hook has failed. Each line it
+// writes goes to the log (spdlog, info for stdout and warning for stderr) as
+// "hook pre-backup /path/to/program: the line".
+//
+// Thread-safety: every function here is thread-safe; hooks of different VMs may run at
+// once.
+#pragma once
+
+#include <chrono>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "base/status.h"
+#include "ingest/config.h"
+
+namespace vmvault::ingest {
+
+// The values of a hook's {{Variables}}, by name ("VM" -> "web01").
+using HookValues = std::map<std::string, std::string>;
+
+// The value of {{Status}} in post- hooks: "ok" or "failed".
+inline const char* HookStatusValue(bool ok) { return ok ? "ok" : "failed"; }
+
+// How one hook ended.
+struct HookResult {
+  std::vector<std::string> argv;  // as run, variables replaced
+  bool started = false;           // false: the program could not be run (see status)
+  int exit_code = -1;             // when it exited
+  int signal = 0;                 // when a signal killed it (SIGKILL after a timeout)
+  bool timed_out = false;
+  std::chrono::milliseconds took{0};
+  // OK when it exited with 0. Otherwise External (NotFound when the program is not
+  // there) with a message that names the event and the program and says how it failed:
+  // "pre-backup hook /usr/local/bin/freeze failed: exit status 3",
+  // "...: killed by signal 9 (Killed)", "...: still running after 5m, killed".
+  Status status;
+};
+
+// Runs one command of `event` and waits for it (at most `timeout`).
+HookResult RunHook(const HookCommand& command, HookEvent event, const HookValues& values,
+                   std::chrono::milliseconds timeout);
+
+// Runs the commands configured for `event`, in order, and returns the first failure's
+// status (OK when there are none or all succeed). A pre- event stops at the first
+// failure, so its later commands do not run and the caller skips the step (a failing
+// pre-backup hook skips that VM's backup); a post- event runs every command.
+Status RunHooks(const HooksConfig& hooks, HookEvent event, const HookValues& values);
+
+}  // namespace vmvault::ingest
