@@ -245,8 +245,8 @@ Status RunMount(const MountOptions& given) {
   fo.prefetch_threads = options.prefetch_threads != 0 ? options.prefetch_threads
                                                       : std::max<size_t>(2, hw);
   fo.refresh_interval_us = static_cast<int64_t>(options.refresh_interval_s * 1e6);
-  fo.uid = getuid();
-  fo.gid = getgid();
+  fo.uid = options.uid.value_or(getuid());
+  fo.gid = options.gid.value_or(getgid());
   Result<std::unique_ptr<Filesystem>> fs = Filesystem::Create(repo->get(), fo);
   if (!fs.ok()) {
     spdlog::error("cannot read repository {}: {}", options.repo_path, fs.status().ToString());

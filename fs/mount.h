@@ -15,6 +15,8 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -28,6 +30,7 @@ struct MountOptions {
   bool foreground = false;   // -f: do not daemonize
   bool allow_other = false;  // -o allow_other: let other users in (needs user_allow_other)
   bool debug = false;        // log every FUSE request (libfuse -d); implies foreground
+  std::optional<uint32_t> uid, gid;  // owner shown for every node; unset: the process's
   size_t cache_bytes = 64 << 20;     // decompressed chunk cache
   size_t readahead_bytes = 8 << 20;  // warmed ahead of each sequential reader
   size_t threads = 0;                // FUSE worker threads; 0 = max(4, hardware threads)

@@ -18,6 +18,10 @@ Command MountCommand() {
             app.add_flag("--allow-other", opts->allow_other,
                          "Let other users read the mount (needs user_allow_other in "
                          "/etc/fuse.conf unless root)");
+            app.add_option("--uid", opts->uid,
+                           "Owner shown for every file (default: the user who mounts)");
+            app.add_option("--gid", opts->gid,
+                           "Group shown for every file (default: the user's group)");
             app.add_option("--cache-size", *cache, "Cache of decompressed chunks (default 64M)");
             app.add_option("-o", opts->fuse_options, "Extra FUSE mount options");
             return [&global, opts, cache]() -> Status {

@@ -8,6 +8,7 @@
 #include <spdlog/spdlog.h>
 
 #include "base/progress.h"
+#include "tools/app.h"
 #include "tools/cli.h"
 
 int main(int argc, char** argv) {
@@ -15,30 +16,15 @@ int main(int argc, char** argv) {
   // A peer that goes away (libvirtd restarting, an NBD server stopping, a closed
   // pipe) must be an error from write(), not a silent death: libvirt requires this.
   std::signal(SIGPIPE, SIG_IGN);
-  CLI::App app{"vmvault: back up virtual machines into one deduplicating store and show "
-               "every backup as a read-only filesystem.",
-               "vmvault"};
-  app.set_version_flag("--version", std::string("vmvault ") + VMVAULT_VERSION);
-  app.require_subcommand(1);
   GlobalOptions global;
   global.repo = DefaultRepoPath();
-
   std::function<vmvault::Status()> run;
-  for (const Command& cmd : Commands()) {
-    CLI::App* sub = app.add_subcommand(cmd.name, cmd.description);
-    sub->add_option("--repo", global.repo,
-                    "Repository directory (default: $VMVAULT_REPO, else /var/lib/vmvault for "
-                    "root, else ~/.local/share/vmvault)");
-    sub->add_flag("-q,--quiet", global.quiet, "Print only errors");
-    sub->add_flag("-v,--verbose", global.verbose, "Print debugging detail");
-    auto fn = cmd.setup(*sub, global);
-    sub->callback([&run, fn] { run = fn; });
-  }
+  std::unique_ptr<CLI::App> app = MakeApp(global, run);
 
   try {
-    app.parse(argc, argv);
+    app->parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    const int rc = app.exit(e);
+    const int rc = app->exit(e);
     return e.get_exit_code() == 0 ? 0 : (rc == 0 ? 0 : kExitUsage);
   }
 

@@ -1,0 +1,126 @@
+// Shell completion generated from the command line: every command and option is in
+// both scripts, and bash completes with it for real.
+#include "tools/completion.h"
+
+#include <stdio.h>
+#include <sys/wait.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include <CLI/CLI.hpp>
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "tests/temp_dir.h"
+#include "tools/app.h"
+
+namespace vmvault::tools {
+namespace {
+
+using ::testing::HasSubstr;
+
+// Every visible command path and the option names of each, straight from the app.
+void Collect(const CLI::App& app, std::vector<std::string>& commands,
+             std::vector<std::string>& options) {
+  for (const CLI::Option* o : app.get_options()) {
+    for (const std::string& l : o->get_lnames()) options.push_back("--" + l);
+  }
+  for (const CLI::App* s : app.get_subcommands([](const CLI::App*) { return true; })) {
+    if (!s->get_name().empty()) {
+      if (s->get_group().empty()) continue;  // hidden
+      commands.push_back(s->get_name());
+    }
+    Collect(*s, commands, options);  // option groups have no name
+  }
+}
+
+class CompletionTest : public ::testing::Test {
+ protected:
+  void SetUp() override { app_ = MakeApp(global_, run_); }
+
+  // Runs `script` in bash after sourcing the bash completion, returns stdout.
+  std::string Bash(const std::string& script) {
+    const std::string file = tmp_ / "vmvault.bash";
+    std::ofstream(file) << BashCompletion(*app_);
+    const std::string cmd = "bash -c 'source " + file + "\n" + script + "' 2>&1";
+    FILE* p = ::popen(cmd.c_str(), "r");
+    std::string out;
+    char buf[4096];
+    for (size_t n; (n = ::fread(buf, 1, sizeof buf, p)) > 0;) out.append(buf, n);
+    ::pclose(p);
+    return out;
+  }
+
+  // What bash offers for the words of a command line (the last is being completed).
+  std::string Complete(const std::string& words) {
+    return Bash("COMP_WORDS=(" + words + "); COMP_CWORD=$((${#COMP_WORDS[@]} - 1)); _vmvault;"
+                " echo \"${COMPREPLY[*]}\"");
+  }
+
+  GlobalOptions global_;
+  std::function<Status()> run_;
+  std::unique_ptr<CLI::App> app_;
+  testing::TempDir tmp_;
+};
+
+TEST_F(CompletionTest, EveryCommandAndOptionIsInBothScripts) {
+  std::vector<std::string> commands, options;
+  Collect(*app_, commands, options);
+  for (const Command& c : Commands()) {
+    EXPECT_THAT(commands, ::testing::Contains(std::string(c.name)));
+  }
+  EXPECT_THAT(options, ::testing::Contains("--method"));  // inside ingest's option group
+  const std::string bash = BashCompletion(*app_);
+  const std::string zsh = ZshCompletion(*app_);
+  // A whole word of a generated list: `echo "a b c"`.
+  const auto word = [&bash](const std::string& w) {
+    for (const char* before : {" ", "\""}) {
+      for (const char* after : {" ", "\""}) {
+        if (bash.find(before + w + after) != std::string::npos) return true;
+      }
+    }
+    return false;
+  };
+  for (const std::string& c : commands) {
+    EXPECT_TRUE(word(c)) << c;
+    EXPECT_THAT(zsh, HasSubstr("'" + c + ":")) << c;
+  }
+  for (const std::string& o : options) {
+    // A whole word of an option list in bash; a spec of its own in zsh.
+    EXPECT_TRUE(word(o)) << o;
+    EXPECT_THAT(zsh, HasSubstr(o)) << o;
+  }
+}
+
+TEST_F(CompletionTest, BashCompletesCommandsOptionsAndValues) {
+  EXPECT_EQ(Complete("vmvault pr"), "prune\n");
+  EXPECT_EQ(Complete("vmvault comp"), "\n");  // hidden
+  EXPECT_EQ(Complete("vmvault list --json --"), "--help --repo --quiet --verbose --json\n");
+  EXPECT_EQ(Complete("vmvault verify --json --vm x --sa"), "--sample\n");
+  std::string all;
+  for (const Command& c : Commands()) all += (all.empty() ? "" : " ") + std::string(c.name);
+  EXPECT_EQ(Complete("vmvault \"\""), all + "\n");
+  EXPECT_EQ(Complete("vmvault config \"\""), "check test-alert\n");
+  EXPECT_EQ(Complete("vmvault config check --con"), "--config\n");
+  EXPECT_EQ(Complete("vmvault ingest --me"), "--method\n");
+  EXPECT_EQ(Complete("vmvault ingest --method \"\""), "backup snapshot pause\n");
+  EXPECT_EQ(Complete("vmvault ingest --file a.raw --tier w"), "warm\n");
+  EXPECT_EQ(Complete("vmvault restore web01 2026 --format q"), "qcow2\n");
+  EXPECT_EQ(Complete("vmvault mount --all"), "--allow-other\n");
+  // Files for a file option, directories for a mountpoint.
+  std::filesystem::create_directories(tmp_ / "mnt-here");
+  std::ofstream(tmp_ / "disk-here.qcow2") << "x";
+  EXPECT_EQ(Complete("vmvault ingest --file " + (tmp_ / "disk-h")), (tmp_ / "disk-here.qcow2") + "\n");
+  EXPECT_EQ(Complete("vmvault mount --repo /r " + (tmp_ / "")), (tmp_ / "mnt-here") + "\n");
+}
+
+TEST_F(CompletionTest, ZshScriptParses) {
+  if (std::system("command -v zsh >/dev/null 2>&1") != 0) GTEST_SKIP() << "zsh is not installed";
+  const std::string file = tmp_ / "_vmvault";
+  std::ofstream(file) << ZshCompletion(*app_);
+  EXPECT_EQ(std::system(("zsh -n " + file).c_str()), 0);
+}
+
+}  // namespace
+}  // namespace vmvault::tools
