@@ -8,17 +8,15 @@
 #include <string_view>
 #include <vector>
 
+#include "fuzz/fuzz_check.h"
 #include "store/catalog.h"
 #include "store/disk_summary.h"
 #include "store/kv_engine.h"
 
+using vmvault::fuzz::Check;
 using namespace vmvault::store;
 
 namespace {
-
-void Check(bool ok) {
-  if (!ok) __builtin_trap();
-}
 
 void Records(std::string_view in) {
   if (auto b = DecodeBackupRecord(in); b.ok()) {

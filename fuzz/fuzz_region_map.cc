@@ -10,11 +10,13 @@
 #include <string>
 #include <string_view>
 
+#include "fuzz/fuzz_check.h"
 #include "fs/chunk_cache.h"
 #include "fs/region_map.h"
 #include "fs/view_reader.h"
 #include "store/chunk_store.h"
 
+using vmvault::fuzz::Check;
 using namespace vmvault;
 using namespace vmvault::fs;
 
@@ -23,9 +25,6 @@ namespace {
 constexpr uint64_t kChunkBytes = 4096;
 constexpr uint64_t kMaxView = 1 << 20;
 
-void Check(bool ok) {
-  if (!ok) __builtin_trap();
-}
 
 // Chunk `id` holds kChunkBytes bytes derived from its first id byte.
 std::string ChunkBytes(const store::ChunkId& id) {

@@ -2,7 +2,17 @@
 
 #include <unistd.h>
 
+#include <charconv>
 #include <cstdlib>
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include "base/time_format.h"
+#include "ingest/config_values.h"
+#include "store/repository.h"
+#include "store/retention.h"
 
 namespace vmvault::tools {
 
@@ -42,19 +52,6 @@ int ExitCodeFor(const Status& s) {
   }
 }
 
-}  // namespace vmvault::tools
-
-#include <charconv>
-
-#include <fmt/format.h>
-#include <fmt/ranges.h>
-
-#include "base/time_format.h"
-#include "ingest/config_values.h"
-#include "store/repository.h"
-#include "store/retention.h"
-
-namespace vmvault::tools {
 
 Result<std::unique_ptr<store::Repository>> OpenRepo(const GlobalOptions& global,
                                                     store::RepoMode mode) {
@@ -97,6 +94,13 @@ std::string DescribePolicy(const store::RetentionPolicy& p) {
   if (p.max_count) parts.push_back(fmt::format("max-count {}", *p.max_count));
   if (p.max_age) parts.push_back(fmt::format("max-age {}", ingest::FormatDuration(*p.max_age)));
   return fmt::format("{}", fmt::join(parts, ", "));
+}
+
+CLI::Option* AddConfigOption(CLI::App& app, std::string* path, std::string_view purpose) {
+  const std::string what = purpose.empty() ? "The configuration file"
+                                           : fmt::format("{} this configuration file", purpose);
+  return app.add_option("--config", *path,
+                        what + " (default: $VMVAULT_CONFIG, else /etc/vmvault/config.toml)");
 }
 
 Result<uint64_t> ParseSize(std::string_view text) {

@@ -13,6 +13,7 @@
 
 namespace CLI {
 class App;
+class Option;
 }
 
 namespace vmvault::tools {
@@ -87,6 +88,10 @@ Result<std::unique_ptr<store::Repository>> OpenRepo(const GlobalOptions& global,
 // A retention policy as its options name it: "keep-last 3, keep-daily 7, max-age 90d";
 // "keep everything" when it removes nothing.
 std::string DescribePolicy(const store::RetentionPolicy& p);
+
+// Declares --config PATH on `app`, into *path; `purpose` ("" or e.g. "Take the policy
+// from") starts the help text.
+CLI::Option* AddConfigOption(CLI::App& app, std::string* path, std::string_view purpose = "");
 
 // "4M", "256K", "65536" -> bytes. InvalidArgument on anything else.
 Result<uint64_t> ParseSize(std::string_view text);

@@ -275,17 +275,13 @@ Command ConfigCommand() {
                 "check",
                 "Validate the configuration file: print a summary, or every problem with its "
                 "line; exit status 5 when there are problems");
-            check->add_option("--config", a->config,
-                              "The configuration file (default: $VMVAULT_CONFIG, else "
-                              "/etc/vmvault/config.toml)");
+            AddConfigOption(*check, &a->config);
             check->fallthrough();  // --repo, -q and -v of `config` work after `check` too
             CLI::App* test_alert = app.add_subcommand(
                 "test-alert",
                 "Send a test message to the recipients of [alerts], through its smtp-url or "
                 "sendmail, and say where it went");
-            test_alert->add_option("--config", a->config,
-                                   "The configuration file (default: $VMVAULT_CONFIG, else "
-                                   "/etc/vmvault/config.toml)");
+            AddConfigOption(*test_alert, &a->config);
             test_alert->fallthrough();
             return [&global, a, check, test_alert]() -> Status {
               if (check->parsed()) return RunCheck(global, *a);

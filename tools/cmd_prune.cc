@@ -293,10 +293,8 @@ Command PruneCommand() {
             app.add_flag("--force", a->force,
                          "Allow removing more than half of a VM's backups (refused otherwise)");
             app.add_flag("--json", a->json, "Print the report as JSON");
-            CLI::Option* config = app.add_option(
-                "--config", a->config,
-                "Take the policy from this configuration file's [retention] (default: "
-                "$VMVAULT_CONFIG, else /etc/vmvault/config.toml) when no policy option is given");
+            CLI::Option* config =
+                AddConfigOption(app, &a->config, "When no policy option is given, take [retention] from");
             struct Keep {
               const char* name;
               int* field;

@@ -296,9 +296,7 @@ Status RunSetArchived(const GlobalOptions& global, const ScheduleArgs& a, bool a
 }
 
 void AddConfigOption(CLI::App& app, ScheduleArgs& a) {
-  app.add_option("--config", a.config,
-                 "The configuration file (default: $VMVAULT_CONFIG, else "
-                 "/etc/vmvault/config.toml)");
+  tools::AddConfigOption(app, &a.config);
   a.repo_option = app.get_option_no_throw("--repo");
 }
 
