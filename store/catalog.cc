@@ -123,22 +123,22 @@ nlohmann::json VerificationToJson(const std::optional<VerifyRecord>& v) {
 DiskRecord DiskRecordFromJson(const nlohmann::json& j) {
   DiskRecord d;
   d.name = j.at("name").get<std::string>();
-  d.virtual_size = j.at("virtual_size").get<uint64_t>();
-  d.chunk_size = j.at("chunk_size").get<uint32_t>();
+  d.virtual_size = JsonInt<uint64_t>(j.at("virtual_size"));
+  d.chunk_size = JsonInt<uint32_t>(j.at("chunk_size"));
   d.source_format = j.at("source_format").get<std::string>();
   d.source_path = j.at("source_path").get<std::string>();
-  d.allocated_bytes = j.at("allocated_bytes").get<uint64_t>();
-  d.bytes_read = j.at("bytes_read").get<uint64_t>();
-  d.data_chunks = j.at("data_chunks").get<uint64_t>();
-  d.new_chunks = j.at("new_chunks").get<uint64_t>();
-  d.new_stored_bytes = j.at("new_stored_bytes").get<uint64_t>();
-  d.stored_bytes = j.at("stored_bytes").get<uint64_t>();
+  d.allocated_bytes = JsonInt<uint64_t>(j.at("allocated_bytes"));
+  d.bytes_read = JsonInt<uint64_t>(j.at("bytes_read"));
+  d.data_chunks = JsonInt<uint64_t>(j.at("data_chunks"));
+  d.new_chunks = JsonInt<uint64_t>(j.at("new_chunks"));
+  d.new_stored_bytes = JsonInt<uint64_t>(j.at("new_stored_bytes"));
+  d.stored_bytes = JsonInt<uint64_t>(j.at("stored_bytes"));
   if (j.contains("partitions")) {  // format 2
     for (const json& p : j.at("partitions")) {
       Partition part;
-      part.number = p.at("number").get<uint32_t>();
-      part.offset = p.at("offset").get<uint64_t>();
-      part.length = p.at("length").get<uint64_t>();
+      part.number = JsonInt<uint32_t>(p.at("number"));
+      part.offset = JsonInt<uint64_t>(p.at("offset"));
+      part.length = JsonInt<uint64_t>(p.at("length"));
       part.scheme = p.at("scheme").get<std::string>();
       part.type = p.at("type").get<std::string>();
       part.name = p.at("name").get<std::string>();
@@ -147,13 +147,13 @@ DiskRecord DiskRecordFromJson(const nlohmann::json& j) {
   }
   d.read_mode = j.value("read_mode", std::string("full"));
   d.read_note = j.value("read_note", std::string());
-  d.reused_chunks = j.value("reused_chunks", uint64_t{0});
+  d.reused_chunks = JsonInt(j, "reused_chunks", uint64_t{0});
   if (j.contains("source_stamp")) {
     const json& st = j.at("source_stamp");
-    d.source_stamp.dev = st.at("dev").get<uint64_t>();
-    d.source_stamp.ino = st.at("ino").get<uint64_t>();
-    d.source_stamp.size = st.at("size").get<uint64_t>();
-    d.source_stamp.mtime_ns = st.at("mtime_ns").get<int64_t>();
+    d.source_stamp.dev = JsonInt<uint64_t>(st.at("dev"));
+    d.source_stamp.ino = JsonInt<uint64_t>(st.at("ino"));
+    d.source_stamp.size = JsonInt<uint64_t>(st.at("size"));
+    d.source_stamp.mtime_ns = JsonInt<int64_t>(st.at("mtime_ns"));
   }
   return d;
 }
@@ -182,24 +182,24 @@ std::string EncodeBackupRecord(const BackupRecord& rec) {
 Result<BackupRecord> DecodeBackupRecord(std::string_view text) {
   try {
     const json j = json::parse(text);
-    if (j.at("v").get<int>() != kRecordVersion) {
+    if (JsonInt<int>(j.at("v")) != kRecordVersion) {
       return Status::Corruption(fmt::format("backup record has version {}", j.at("v").dump()));
     }
     BackupRecord rec;
-    rec.id = j.at("id").get<uint64_t>();
+    rec.id = JsonInt<uint64_t>(j.at("id"));
     rec.vm = j.at("vm").get<std::string>();
-    rec.time_us = j.at("time_us").get<int64_t>();
+    rec.time_us = JsonInt<int64_t>(j.at("time_us"));
     rec.tier = j.at("tier").get<std::string>();
     rec.method = j.at("method").get<std::string>();
-    if (!j.at("parent_id").is_null()) rec.parent_id = j.at("parent_id").get<uint64_t>();
+    if (!j.at("parent_id").is_null()) rec.parent_id = JsonInt<uint64_t>(j.at("parent_id"));
     for (const auto& d : j.at("disks")) rec.disks.push_back(DiskRecordFromJson(d));
     rec.config_kind = j.at("config_kind").get<std::string>();
     rec.config = j.at("config").get<std::string>();
-    rec.duration_us = j.at("duration_us").get<int64_t>();
+    rec.duration_us = JsonInt<int64_t>(j.at("duration_us"));
     rec.host = j.at("host").get<std::string>();
     rec.checkpoint = j.value("checkpoint", std::string());
     rec.fs_frozen = j.value("fs_frozen", false);
-    rec.pause_us = j.value("pause_us", int64_t{0});
+    rec.pause_us = JsonInt(j, "pause_us", int64_t{0});
     return rec;
   } catch (const std::exception& e) {
     return Status::Corruption(fmt::format("backup record does not decode: {}", e.what()));
@@ -219,7 +219,7 @@ std::string EncodeVmRecord(const VmRecord& rec) {
 Result<VmRecord> DecodeVmRecord(std::string_view text) {
   try {
     const json j = json::parse(text);
-    if (j.at("v").get<int>() != kRecordVersion) {
+    if (JsonInt<int>(j.at("v")) != kRecordVersion) {
       return Status::Corruption(fmt::format("VM record has version {}", j.at("v").dump()));
     }
     VmRecord rec;
@@ -228,7 +228,7 @@ Result<VmRecord> DecodeVmRecord(std::string_view text) {
     const auto period = ParsePeriod(j.at("period").get<std::string>());
     if (!period) return Status::Corruption("VM record has an unknown period");
     rec.period = *period;
-    rec.created_us = j.at("created_us").get<int64_t>();
+    rec.created_us = JsonInt<int64_t>(j.at("created_us"));
     rec.origin = j.at("origin").get<std::string>();
     return rec;
   } catch (const std::exception& e) {
@@ -377,10 +377,10 @@ Result<std::optional<VerifyRecord>> Catalog::GetVerification(uint64_t backup_id)
   try {
     const json j = json::parse(value);
     VerifyRecord r;
-    r.time_us = j.at("time_us").get<int64_t>();
+    r.time_us = JsonInt<int64_t>(j.at("time_us"));
     r.ok = j.at("ok").get<bool>();
     r.sample_percent = j.at("sample_percent").get<double>();
-    r.chunks = j.at("chunks").get<uint64_t>();
+    r.chunks = JsonInt<uint64_t>(j.at("chunks"));
     r.problems = j.at("problems").get<std::vector<std::string>>();
     return std::optional<VerifyRecord>(std::move(r));
   } catch (const std::exception& e) {

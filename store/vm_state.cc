@@ -9,6 +9,8 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "store/record_json.h"
+
 namespace vmvault::store {
 namespace {
 
@@ -57,16 +59,16 @@ std::string EncodeVmStateRecord(const VmStateRecord& rec) {
 Result<VmStateRecord> DecodeVmStateRecord(std::string_view text) {
   try {
     const json j = json::parse(text);
-    if (j.at("v").get<int>() != kVmStateRecordVersion) {
+    if (JsonInt<int>(j.at("v")) != kVmStateRecordVersion) {
       return Status::Corruption(fmt::format("VM state record has version {}", j.at("v").dump()));
     }
     VmStateRecord rec;
     const auto state = ParseVmState(j.at("state").get<std::string>());
     if (!state) return Status::Corruption("VM state record has an unknown state");
     rec.state = *state;
-    rec.since_us = j.at("since_us").get<int64_t>();
-    rec.pid = j.value("pid", int64_t{0});
-    rec.pid_start = j.value("pid_start", uint64_t{0});
+    rec.since_us = JsonInt<int64_t>(j.at("since_us"));
+    rec.pid = JsonInt(j, "pid", int64_t{0});
+    rec.pid_start = JsonInt(j, "pid_start", uint64_t{0});
     rec.host = j.value("host", std::string());
     rec.note = j.value("note", std::string());
     return rec;
