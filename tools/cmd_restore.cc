@@ -421,7 +421,9 @@ Status RunRestore(const GlobalOptions& global, const RestoreOptions& o) {
 }  // namespace
 
 Command RestoreCommand() {
-  return {"restore", "Write the disks of a backup to files (raw, qcow2, vhdx, vmdk) or a device",
+  return {"restore",
+          "Write the disks of a backup to files (raw, qcow2, vhdx, vmdk) or a device, or "
+          "define them as a new libvirt domain",
           [](CLI::App& app, GlobalOptions& global) {
             auto o = std::make_shared<RestoreOptions>();
             app.add_option("vm", o->vm, "The VM")->required();

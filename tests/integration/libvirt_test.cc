@@ -256,11 +256,15 @@ TEST_F(LibvirtTest, RestoreDefinesANewDomainThatStarts) {
     }
   } cleanup{copy};
 
+  RunResult bad = RunCmd({VmvaultPath(), "restore", "--repo", repo_, name_, "--define",
+                          "no/slash", "--to", images, "--connect", "qemu:///system"});
+  EXPECT_EQ(bad.exit_code, 5) << bad.err;
+  EXPECT_NE(bad.err.find("domain name"), std::string::npos) << bad.err;
   RunResult taken = RunCmd({VmvaultPath(), "restore", "--repo", repo_, name_, "--define", name_,
                             "--to", images, "--connect", "qemu:///system"});
   EXPECT_NE(taken.exit_code, 0);
   EXPECT_NE(taken.err.find("there is a domain '" + name_ + "'"), std::string::npos) << taken.err;
-  EXPECT_FALSE(std::filesystem::exists(images + "/" + name_ + "-vda.raw"));
+  EXPECT_FALSE(std::filesystem::exists(images));
 
   RunResult r = RunCmd({VmvaultPath(), "restore", "--repo", repo_, name_, "--define", copy,
                         "--to", images, "--format", "qcow2", "--connect", "qemu:///system"});

@@ -171,6 +171,13 @@ TEST_F(PruneTest, GcAfterPruneShrinksTheRepositoryAndOpenFilesNeverReadOtherByte
   ASSERT_TRUE(removed_before == Slurp(snapshots_["web"][0]));
 
   ASSERT_EQ(Prune({"--keep-last", "2"}).exit_code, 0);
+  // A dry run counts and deletes nothing; beside another writer, gc is busy.
+  RunResult dry = RunCmd({VmvaultPath(), "gc", "--repo", repo_, "--dry-run", "--json"});
+  ASSERT_EQ(dry.exit_code, 0) << dry.err;
+  EXPECT_TRUE(nlohmann::json::parse(dry.out)["dry_run"].get<bool>());
+  EXPECT_EQ(nlohmann::json::parse(dry.out)["deleted_chunks"], 32);
+  EXPECT_EQ(RunCmd({"flock", repo_ + "/lock", VmvaultPath(), "gc", "--repo", repo_}).exit_code,
+            kExitBusy);
   RunResult gc = RunCmd({VmvaultPath(), "gc", "--repo", repo_, "--json"});
   ASSERT_EQ(gc.exit_code, 0) << gc.err;
   const nlohmann::json stats = nlohmann::json::parse(gc.out);
