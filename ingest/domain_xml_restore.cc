@@ -185,7 +185,7 @@ Status RewriteInterfaces(pugi::xml_node devices, const DomainConfig& old, const 
     std::string mac;
     for (int tries = 0; mac.empty() || used.contains(mac); ++tries) {
       if (tries == kMacTries) {
-        return Status::FailedPrecondition(fmt::format(
+        return Status::IOError(fmt::format(
             "no new MAC address after {} random draws: the random source repeats itself",
             kMacTries));
       }

@@ -42,8 +42,6 @@ Status LibvirtError(std::string_view what) {
     case VIR_ERR_OPERATION_UNSUPPORTED:
     case VIR_ERR_ARGUMENT_UNSUPPORTED:
       return Status::Unsupported(std::move(text));
-    case VIR_ERR_OPERATION_INVALID:
-      return Status::FailedPrecondition(std::move(text));
     default:
       return Status::External(std::move(text));
   }

@@ -46,7 +46,7 @@ bool NbdImage::HasContext(const std::string& context) const {
 
 Result<std::vector<Extent>> NbdImage::ContextExtents(const std::string& context) {
   if (!HasContext(context)) {
-    return Status::FailedPrecondition(
+    return Status::Unsupported(
         fmt::format("the NBD server {} does not serve metadata context '{}'", name_, context));
   }
   struct Collector {

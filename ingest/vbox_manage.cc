@@ -51,7 +51,7 @@ Result<CommandOutput> RunVboxManage(CommandRunner& runner, std::vector<std::stri
     const std::string why = CleanVboxError(out->stderr_text);
     if (out->stderr_text.find("Could not find a registered machine") != std::string::npos ||
         out->stderr_text.find("VBOX_E_OBJECT_NOT_FOUND") != std::string::npos) {
-      return Status::FailedPrecondition(fmt::format(
+      return Status::NotFound(fmt::format(
           "this user's VirtualBox does not know machine {} (VBoxManage only sees the VMs of the "
           "user running it): {}",
           uuid, why));

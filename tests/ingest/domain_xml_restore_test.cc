@@ -163,7 +163,7 @@ TEST(RestoreRewriteTest, NeverReusesAnOldMacOrOneTwice) {
   r.random = [] { return 0x424242u; };
   auto stuck = RewriteDomainForRestore(kRunningDomainXml, r);
   ASSERT_FALSE(stuck.ok());
-  EXPECT_EQ(stuck.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_EQ(stuck.status().code(), StatusCode::kIOError);
   EXPECT_THAT(stuck.status().message(), HasSubstr("random source repeats"));
 }
 

@@ -65,7 +65,7 @@ TEST(VboxManageTest, Failures) {
                 "VBoxManage: error: Could not find a registered machine named "
                 "'1b0d2c3e-4f5a-4b6c-8d7e-9f0a1b2c3d4e'\nVBoxManage: error: Details: code "
                 "VBOX_E_OBJECT_NOT_FOUND (0x80bb0001)\n");
-  EXPECT_EQ(GetVboxState(runner, kWebUuid).status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_EQ(GetVboxState(runner, kWebUuid).status().code(), StatusCode::kNotFound);
   runner.Expect(ShowArgv(kWebUuid), 0, "name=\"web01\"\n");
   EXPECT_EQ(GetVboxState(runner, kWebUuid).status().code(), StatusCode::kExternal);
   runner.Expect({"VBoxManage", "controlvm", kWebUuid, "pause"}, 1, "",
