@@ -99,6 +99,23 @@ Command IngestCommand() {
                 return ingest::IngestDomains(*repo, a->domains, runner, SystemClock::Default())
                     .status();
               }
+              if (!a->lvm.empty()) {
+                if (!a->files.formats.empty()) {
+                  return Status::InvalidArgument("--format is for --file; a volume is read raw");
+                }
+                ingest::LvmIngestOptions lopts;
+                lopts.volume = a->lvm;
+                if (vm_opt->count() > 0) lopts.vm = a->vm;
+                lopts.tier = tier;
+                lopts.threads = a->files.threads;
+                lopts.progress = progress;
+                VV_ASSIGN_OR_RETURN(auto repo, OpenRepo(global, store::RepoMode::kWrite));
+                ingest::RealCommandRunner runner;
+                ingest::NbdSourceOpener opener;
+                return ingest::IngestLvmVolume(*repo, lopts, runner, SystemClock::Default(),
+                                               opener)
+                    .status();
+              }
               ingest::FileIngestOptions& opts = a->files;
               if (!a->devices.empty()) {
                 if (!opts.formats.empty()) {
