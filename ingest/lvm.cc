@@ -51,8 +51,11 @@ Result<store::BackupRecord> IngestLvmVolume(store::Repository& repo, const LvmIn
   }
   VV_RETURN_IF_ERROR(CheckDeviceMapper(runner));
   const std::string snap = "vmvault-snap-" + lv;
-  auto created = runner.Run({"lvcreate", "--snapshot", "--name", snap, "--extents",
-                             opts.snapshot_extents, vg + "/" + lv});
+  // "10%ORIGIN" is a count of extents; "4G" a size.
+  const bool extents = opts.snapshot_extents.find('%') != std::string::npos;
+  auto created = runner.Run({"lvcreate", "--snapshot", "--name", snap,
+                             extents ? "--extents" : "--size", opts.snapshot_extents,
+                             vg + "/" + lv});
   if (!created.ok() || created->exit_code != 0) {
     return Status::External(fmt::format("cannot snapshot {}/{}: {}", vg, lv, Why(created)));
   }

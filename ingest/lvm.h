@@ -26,7 +26,9 @@ struct LvmIngestOptions {
   std::string volume;               // "VG/LV"
   std::optional<std::string> vm;    // default: the LV's name
   std::optional<std::string> tier;
-  std::string snapshot_extents = "10%ORIGIN";  // lvcreate -l: copy-on-write space
+  // The snapshot's copy-on-write space: a percentage for lvcreate --extents
+  // ("10%ORIGIN"), else a size for --size ("4G").
+  std::string snapshot_extents = "10%ORIGIN";
   size_t threads = 0;
   bool progress = false;
 };

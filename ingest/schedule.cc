@@ -44,8 +44,19 @@ std::string WindowClosedMessage(const BackupWindow& window, const WindowCheck& c
       start % 60, FormatDuration(Seconds(int64_t{check.minutes_until_open} * 60)));
 }
 
-bool ScheduleSupports(SourceKind kind) {
-  return kind == SourceKind::kFile || kind == SourceKind::kDevice;
+bool FoundAtRunTime(SourceKind kind) {
+  return kind == SourceKind::kDomain || kind == SourceKind::kVirtualBox;
+}
+
+std::vector<FoundVm> SelectFound(const SourceConfig& source, const std::vector<FoundVm>& found) {
+  std::vector<FoundVm> out;
+  for (const FoundVm& f : found) {
+    bool in = source.names.empty() && source.kind == SourceKind::kVirtualBox;
+    for (const std::string& p : source.names) in = in || GlobMatch(p, f.name);
+    for (const std::string& p : source.exclude) in = in && !GlobMatch(p, f.name);
+    if (in) out.push_back(f);
+  }
+  return out;
 }
 
 Result<std::string> SourceVmName(const SourceConfig& source) {
@@ -80,23 +91,97 @@ std::string DescribeAge(int64_t age_us) {
 namespace {
 
 // Why the VM's source files differ from what its last backup read; "" when they do not
-// (or when the last backup recorded no stamps).
+// (or when the last backup recorded no stamps: a running domain, a block device).
 std::string SourceChange(const SourceConfig& source, const store::BackupRecord& last,
                          const StampFn& stamp) {
-  if (source.kind != SourceKind::kFile && source.kind != SourceKind::kDevice) return "";
-  if (last.disks.size() != source.paths.size()) {
-    return fmt::format("its disks changed ({} in the last backup, {} configured)",
-                       last.disks.size(), source.paths.size());
-  }
-  for (size_t i = 0; i < source.paths.size(); ++i) {
-    const store::DiskRecord::SourceStamp& before = last.disks[i].source_stamp;
-    if (!before.known()) continue;
-    const store::DiskRecord::SourceStamp now = stamp(source.paths[i]);
-    if (now.known() && now != before) {
-      return fmt::format("source {} changed", Printable(source.paths[i]));
+  if (source.kind == SourceKind::kFile || source.kind == SourceKind::kDevice) {
+    if (last.disks.size() != source.paths.size()) {
+      return fmt::format("its disks changed ({} in the last backup, {} configured)",
+                         last.disks.size(), source.paths.size());
     }
   }
+  for (size_t i = 0; i < last.disks.size(); ++i) {
+    const store::DiskRecord::SourceStamp& before = last.disks[i].source_stamp;
+    if (!before.known()) continue;
+    // File and device sources: the configured path; others: the file the backup read.
+    const std::string& path = source.kind == SourceKind::kFile ||
+                                      source.kind == SourceKind::kDevice
+                                  ? source.paths[i]
+                                  : last.disks[i].source_path;
+    const store::DiskRecord::SourceStamp now = stamp(path);
+    if (now != before) return fmt::format("source {} changed", Printable(path));
+  }
   return "";
+}
+
+}  // namespace
+
+namespace {
+
+// Decides one entry whose vm, name and running are set (vm "" when `name` failed).
+Status Decide(const Config& config, const store::Catalog& catalog,
+              const std::map<std::string, store::VmStateRecord, std::less<>>& states,
+              int64_t now_us, const StampFn& stamp,
+              const std::function<bool(int64_t, uint64_t)>& alive, const SourceConfig& source,
+              const Status& name, QueueEntry& e) {
+  const store::VmStateRecord* rec = nullptr;
+  if (auto it = states.find(e.vm); name.ok() && it != states.end()) rec = &it->second;
+  std::optional<store::BackupRecord> last;
+  if (name.ok()) {
+    VV_ASSIGN_OR_RETURN(std::vector<store::BackupRecord> backups, catalog.ListBackups(e.vm));
+    if (!backups.empty()) {
+      last = std::move(backups.back());
+      e.last_backup_us = last->time_us;
+    }
+  }
+  e.state = last ? store::VmState::kClean : store::VmState::kNew;
+  if (rec != nullptr && rec->state == store::VmState::kArchived) {
+    e.state = store::VmState::kArchived;
+    e.reason = "archived";
+  } else if (!source.enabled) {
+    e.reason = "disabled";
+  } else if (!config.Scheduled(source)) {
+    e.reason = fmt::format("outside tag filter ({})", fmt::join(config.schedule.tags, ", "));
+  } else if (!name.ok()) {
+    e.reason = name.message();
+  } else if (rec != nullptr && rec->state == store::VmState::kBackupInProgress &&
+             alive(rec->pid, rec->pid_start)) {
+    e.state = store::VmState::kBackupInProgress;
+    e.reason = fmt::format("backup in progress (pid {})", rec->pid);
+  } else if (!last) {
+    e.state = store::VmState::kNew;
+    e.due = true;
+    e.reason = "never backed up";
+  } else {
+    const Seconds interval = config.Tier(source.tier).interval;
+    const int64_t age = now_us - last->time_us;
+    const std::string ago = fmt::format("last backup {}, interval {}", DescribeAge(age),
+                                        FormatDuration(interval));
+    e.due = true;
+    e.state = store::VmState::kBackupNecessary;
+    if (rec != nullptr && rec->state == store::VmState::kBackupInProgress) {
+      e.reason = fmt::format("{}; {}", store::InterruptedNote(*rec), ago);
+    } else if (rec != nullptr && rec->state == store::VmState::kBackupNecessary &&
+               rec->since_us > last->time_us && !rec->note.empty()) {
+      e.reason = fmt::format("{}; {}", rec->note, ago);
+    } else if (age >= interval.count() * 1'000'000) {
+      e.reason = ago;
+    } else if (const std::string changed = e.running ? "" : SourceChange(source, *last, stamp);
+               !changed.empty()) {
+      e.reason = fmt::format("{} since the {}", changed, ago);
+    } else {
+      e.due = false;
+      e.state = store::VmState::kClean;
+      e.reason = fmt::format("{}; next due in {}", ago,
+                             FormatDuration(Seconds((interval.count() * 1'000'000 - age +
+                                                     999'999) / 1'000'000)));
+    }
+  }
+  if (e.due && e.running) {
+    e.state = store::VmState::kRunning;
+    e.reason += "; running";
+  }
+  return Status::OK();
 }
 
 }  // namespace
@@ -104,70 +189,50 @@ std::string SourceChange(const SourceConfig& source, const store::BackupRecord& 
 Result<std::vector<QueueEntry>> BuildQueue(
     const Config& config, const store::Catalog& catalog,
     const std::map<std::string, store::VmStateRecord, std::less<>>& states, int64_t now_us,
-    const StampFn& stamp, const std::function<bool(int64_t, uint64_t)>& alive) {
+    const StampFn& stamp, const Inventory& inventory,
+    const std::function<bool(int64_t, uint64_t)>& alive) {
   std::vector<QueueEntry> queue;
   for (size_t i = 0; i < config.sources.size(); ++i) {
     const SourceConfig& source = config.sources[i];
+    auto found = inventory.find(i);
+    if (FoundAtRunTime(source.kind) && source.enabled && config.Scheduled(source)) {
+      if (found == inventory.end() || !found->second.ok()) {
+        QueueEntry e;
+        e.source = i;
+        e.reason = found == inventory.end()
+                       ? fmt::format("the {} source's VMs are found when it runs",
+                                     SourceKindName(source.kind))
+                       : found->second.status().message();
+        queue.push_back(std::move(e));
+        continue;
+      }
+      const std::vector<FoundVm> selected = SelectFound(source, *found->second);
+      if (selected.empty()) {
+        QueueEntry e;
+        e.source = i;
+        e.reason = fmt::format("no {} matches", source.kind == SourceKind::kDomain
+                                                    ? "domain"
+                                                    : "VirtualBox machine");
+        queue.push_back(std::move(e));
+      }
+      for (const FoundVm& f : selected) {
+        QueueEntry e;
+        e.source = i;
+        e.name = f.name;
+        e.running = f.running;
+        e.vm = SanitizeName(f.name);
+        VV_RETURN_IF_ERROR(
+            Decide(config, catalog, states, now_us, stamp, alive, source, Status::OK(), e));
+        queue.push_back(std::move(e));
+      }
+      continue;
+    }
     QueueEntry e;
     e.source = i;
     Result<std::string> name = SourceVmName(source);
     if (name.ok()) e.vm = *name;
-    const store::VmStateRecord* rec = nullptr;
-    if (auto it = states.find(e.vm); name.ok() && it != states.end()) rec = &it->second;
-    std::optional<store::BackupRecord> last;
-    if (name.ok()) {
-      VV_ASSIGN_OR_RETURN(std::vector<store::BackupRecord> backups, catalog.ListBackups(e.vm));
-      if (!backups.empty()) {
-        last = std::move(backups.back());
-        e.last_backup_us = last->time_us;
-      }
-    }
-    e.state = last ? store::VmState::kClean : store::VmState::kNew;
-    if (rec != nullptr && rec->state == store::VmState::kArchived) {
-      e.state = store::VmState::kArchived;
-      e.reason = "archived";
-    } else if (!source.enabled) {
-      e.reason = "disabled";
-    } else if (!config.Scheduled(source)) {
-      e.reason = fmt::format("outside tag filter ({})", fmt::join(config.schedule.tags, ", "));
-    } else if (!ScheduleSupports(source.kind)) {
-      e.reason = fmt::format("{} sources are not scheduled yet (use vmvault ingest)",
-                             SourceKindName(source.kind));
-    } else if (!name.ok()) {
-      e.reason = name.status().message();
-    } else if (rec != nullptr && rec->state == store::VmState::kBackupInProgress &&
-               alive(rec->pid, rec->pid_start)) {
-      e.state = store::VmState::kBackupInProgress;
-      e.reason = fmt::format("backup in progress (pid {})", rec->pid);
-    } else if (!last) {
-      e.state = store::VmState::kNew;
-      e.due = true;
-      e.reason = "never backed up";
-    } else {
-      const Seconds interval = config.Tier(source.tier).interval;
-      const int64_t age = now_us - last->time_us;
-      const std::string ago = fmt::format("last backup {}, interval {}", DescribeAge(age),
-                                          FormatDuration(interval));
-      const std::string changed = SourceChange(source, *last, stamp);
-      e.due = true;
-      e.state = store::VmState::kBackupNecessary;
-      if (rec != nullptr && rec->state == store::VmState::kBackupInProgress) {
-        e.reason = fmt::format("{}; {}", store::InterruptedNote(*rec), ago);
-      } else if (rec != nullptr && rec->state == store::VmState::kBackupNecessary &&
-                 rec->since_us > last->time_us && !rec->note.empty()) {
-        e.reason = fmt::format("{}; {}", rec->note, ago);
-      } else if (age >= interval.count() * 1'000'000) {
-        e.reason = ago;
-      } else if (!changed.empty()) {
-        e.reason = fmt::format("{} since the {}", changed, ago);
-      } else {
-        e.due = false;
-        e.state = store::VmState::kClean;
-        e.reason = fmt::format("{}; next due in {}", ago,
-                               FormatDuration(Seconds((interval.count() * 1'000'000 - age +
-                                                       999'999) / 1'000'000)));
-      }
-    }
+    VV_RETURN_IF_ERROR(
+        Decide(config, catalog, states, now_us, stamp, alive, source, name.status(), e));
     queue.push_back(std::move(e));
   }
   // Due first: never backed up (in file order), then the oldest last backup first;
@@ -180,6 +245,22 @@ Result<std::vector<QueueEntry>> BuildQueue(
     return ta < tb;
   });
   return queue;
+}
+
+std::optional<size_t> PickNextJob(const std::vector<QueueEntry>& queue,
+                                  const std::vector<bool>& started, int jobs_running,
+                                  bool live_job_running, int concurrency, bool window_open) {
+  if (!window_open || jobs_running >= std::max(1, concurrency)) return std::nullopt;
+  for (size_t i = 0; i < queue.size(); ++i) {
+    if (!queue[i].due || started[i]) continue;
+    if (queue[i].running && live_job_running) continue;
+    return i;
+  }
+  return std::nullopt;
+}
+
+size_t ThreadsPerJob(size_t hardware, int concurrency) {
+  return std::max<size_t>(1, hardware / static_cast<size_t>(std::max(1, concurrency)));
 }
 
 }  // namespace vmvault::ingest

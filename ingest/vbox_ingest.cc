@@ -151,6 +151,17 @@ Result<std::vector<store::BackupRecord>> IngestVirtualBox(store::Repository& rep
                                                           const Clock& clock) {
   if (options.tier) VV_RETURN_IF_ERROR(ValidateTier(*options.tier));
   VV_ASSIGN_OR_RETURN(std::vector<VboxMachine> machines, FindVirtualBoxMachines(options.path));
+  if (!options.machines.empty()) {
+    std::erase_if(machines, [&](const VboxMachine& m) {
+      return std::find(options.machines.begin(), options.machines.end(), m.name) ==
+             options.machines.end();
+    });
+    if (machines.empty()) {
+      return Status::NotFound(fmt::format("no VirtualBox machine named {} under '{}'",
+                                          Printable(options.machines.front()),
+                                          Printable(options.path)));
+    }
+  }
   if (machines.empty()) {
     return Status::NotFound(
         fmt::format("no VirtualBox machine (.vbox file) under '{}'", Printable(options.path)));

@@ -34,6 +34,8 @@ namespace vmvault::ingest {
 
 struct VboxIngestOptions {
   std::string path;
+  // Only the machines with these names (as VirtualBox names them); empty: every one.
+  std::vector<std::string> machines;
   std::optional<std::string> tier;
   size_t threads = 0;
   bool progress = false;

@@ -17,6 +17,7 @@ namespace {
 using nlohmann::json;
 
 constexpr std::string_view kStatePrefix = "st/";
+constexpr std::string_view kAlertPrefix = "al/";
 
 std::string StateKey(std::string_view vm) { return std::string(kStatePrefix) + std::string(vm); }
 
@@ -52,7 +53,8 @@ std::string EncodeVmStateRecord(const VmStateRecord& rec) {
               {"pid", rec.pid},
               {"pid_start", rec.pid_start},
               {"host", rec.host},
-              {"note", rec.note}}
+              {"note", rec.note},
+              {"seen_us", rec.seen_us}}
       .dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
@@ -71,6 +73,7 @@ Result<VmStateRecord> DecodeVmStateRecord(std::string_view text) {
     rec.pid_start = JsonInt(j, "pid_start", uint64_t{0});
     rec.host = j.value("host", std::string());
     rec.note = j.value("note", std::string());
+    rec.seen_us = JsonInt(j, "seen_us", int64_t{0});
     return rec;
   } catch (const std::exception& e) {
     return Status::Corruption(fmt::format("VM state record does not decode: {}", e.what()));
@@ -165,11 +168,61 @@ Result<std::vector<std::string>> RecoverInterrupted(
     r.since_us = now_us;
     r.host = rec.host;
     r.note = InterruptedNote(rec);
+    r.seen_us = rec.seen_us;
     changed.emplace(vm, std::move(r));
     names.push_back(vm);
   }
   VV_RETURN_IF_ERROR(PutVmStates(kv, changed));
   return names;
+}
+
+std::string EncodeAlertRecord(const AlertRecord& rec) {
+  return json{{"v", kAlertRecordVersion},
+              {"last_sent_us", rec.last_sent_us},
+              {"subject", rec.subject}}
+      .dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+Result<AlertRecord> DecodeAlertRecord(std::string_view text) {
+  try {
+    const json j = json::parse(text);
+    if (JsonInt<int>(j.at("v")) != kAlertRecordVersion) {
+      return Status::Corruption(fmt::format("alert record has version {}", j.at("v").dump()));
+    }
+    AlertRecord rec;
+    rec.last_sent_us = JsonInt<int64_t>(j.at("last_sent_us"));
+    rec.subject = j.value("subject", std::string());
+    return rec;
+  } catch (const std::exception& e) {
+    return Status::Corruption(fmt::format("alert record does not decode: {}", e.what()));
+  }
+}
+
+Result<std::map<std::string, int64_t>> ListAlertsSent(const KvEngine& kv) {
+  std::map<std::string, int64_t> out;
+  Status inner;
+  VV_RETURN_IF_ERROR(kv.Scan(KvSpace::kCatalog, kAlertPrefix,
+                             [&](std::string_view k, std::string_view v) {
+                               auto rec = DecodeAlertRecord(v);
+                               if (!rec.ok()) {
+                                 inner = rec.status().WithContext(fmt::format(
+                                     "alert {}", k.substr(kAlertPrefix.size())));
+                                 return false;
+                               }
+                               out.emplace(std::string(k.substr(kAlertPrefix.size())),
+                                           rec->last_sent_us);
+                               return true;
+                             }));
+  VV_RETURN_IF_ERROR(inner);
+  return out;
+}
+
+Status PutAlertSent(KvEngine& kv, std::string_view key, const AlertRecord& rec) {
+  if (key.empty()) return Status::InvalidArgument("an alert record needs a key");
+  KvBatch batch;
+  batch.Put(KvSpace::kCatalog, std::string(kAlertPrefix) + std::string(key),
+            EncodeAlertRecord(rec));
+  return kv.Write(batch, /*sync=*/true);
 }
 
 }  // namespace vmvault::store

@@ -1,5 +1,7 @@
 // The schedule's state of each VM (vmvault schedule, show-queue, archive, activate),
-// kept in the catalog key space under `st/<name>` (store/FORMAT.md, "VM states").
+// kept in the catalog key space under `st/<name>` (store/FORMAT.md, "VM states"), and
+// when each alert the schedule sends was last sent, under `al/<key>` (so an alert about
+// one VM falling behind is not repeated within a day, ingest/alerts.h).
 // These records are optional: a repository without them (older, or never scheduled)
 // reads as every VM having no state, which the scheduler treats as NEW or CLEAN from
 // the catalog. They do not move the catalog generation: mounts do not show them.
@@ -47,6 +49,9 @@ struct VmStateRecord {
   uint64_t pid_start = 0;
   std::string host;
   std::string note;  // why: the reason of the last decision, or the last error
+  // When the schedule first saw the VM (kept across states; 0 when unknown): a VM with
+  // no backup is behind schedule measured from here (alerts.h).
+  int64_t seen_us = 0;
 };
 
 std::string EncodeVmStateRecord(const VmStateRecord& rec);
@@ -75,5 +80,23 @@ Result<std::vector<std::string>> RecoverInterrupted(
 
 // The note RecoverInterrupted writes: "interrupted backup (pid 123 gone)".
 std::string InterruptedNote(const VmStateRecord& rec);
+
+// --- Alerts sent ---
+
+inline constexpr int kAlertRecordVersion = 1;
+
+struct AlertRecord {
+  int64_t last_sent_us = 0;  // when an alert with this key was last sent (UTC)
+  std::string subject;       // its subject, for people reading the repository
+};
+
+std::string EncodeAlertRecord(const AlertRecord& rec);
+// Corruption when it does not parse or has another version.
+Result<AlertRecord> DecodeAlertRecord(std::string_view json);
+
+// When each alert key was last sent ("behind:web01" -> time), every record.
+Result<std::map<std::string, int64_t>> ListAlertsSent(const KvEngine& kv);
+// Records that an alert with `key` (not empty) was sent at `sent_us`, in a synced write.
+Status PutAlertSent(KvEngine& kv, std::string_view key, const AlertRecord& rec);
 
 }  // namespace vmvault::store

@@ -1,11 +1,12 @@
 // vmvault schedule, show-queue, archive and activate: the scheduled backups that cron
-// runs (ingest/schedule.h decides, store/vm_state.h keeps each VM's state), and moving
-// a VM out of the schedule and back.
+// runs (ingest/schedule.h decides, ingest/schedule_run.h runs the jobs,
+// store/vm_state.h keeps each VM's state and when alerts were sent), and moving a VM
+// out of the schedule and back.
 //
-// Jobs run one at a time in this process, whatever [schedule] concurrency says: the
-// ingest functions are documented as not to be called concurrently on one repository
-// (BackupBuilder is one writer's; file_ingest.h), and each one already reads with a
-// worker per core. So running VMs also go one at a time.
+// Around the run: the pre- and post-schedule hooks; around each job (on its own
+// thread, at the configured nice and ionice): the VM's state, the pre- and post-backup
+// hooks, and a failure alert when it fails. While jobs run, stuck alerts; after them,
+// alerts for VMs behind schedule. Alerts with a key are not repeated within a day.
 #include <unistd.h>
 
 #include <cstdlib>
@@ -21,8 +22,17 @@
 #include "base/time_format.h"
 #include "ingest/command_runner.h"
 #include "ingest/config.h"
+#include "base/thread_pool.h"
+#include "ingest/alerts.h"
+#include "ingest/domain_ingest.h"
 #include "ingest/file_ingest.h"
+#include "ingest/hooks.h"
+#include "ingest/lvm.h"
+#include "ingest/image_source.h"
+#include "ingest/priority.h"
 #include "ingest/schedule.h"
+#include "ingest/schedule_run.h"
+#include "ingest/vbox_ingest.h"
 #include "store/repository.h"
 #include "store/vm_state.h"
 #include "tools/cli.h"
@@ -110,7 +120,9 @@ std::string QueueText(const std::vector<ingest::QueueEntry>& queue,
 Result<std::vector<ingest::QueueEntry>> Queue(store::Repository& repo,
                                               const ingest::Config& config, int64_t now) {
   VV_ASSIGN_OR_RETURN(const StateMap states, store::ListVmStates(repo.kv()));
-  return ingest::BuildQueue(config, repo.catalog(), states, now, ingest::StampOf);
+  ingest::RealCommandRunner runner;
+  return ingest::BuildQueue(config, repo.catalog(), states, now, ingest::StampOf,
+                            ingest::FindSourceVms(config, runner));
 }
 
 // The state each queued VM is in now, where that differs from its record (archived and
@@ -129,22 +141,195 @@ StateMap Decided(const std::vector<ingest::QueueEntry>& queue, const StateMap& s
     r.state = e.state;
     r.since_us = now;
     r.note = e.reason;
+    r.seen_us = it != states.end() && it->second.seen_us != 0 ? it->second.seen_us : now;
     out.emplace(e.vm, std::move(r));
   }
   return out;
 }
 
-// One backup of a file or device source (ingest::ScheduleSupports).
-Status RunJob(store::Repository& repo, const ingest::SourceConfig& s, const std::string& vm,
-              bool progress) {
-  ingest::FileIngestOptions opts;
-  opts.files = s.paths;
-  opts.vm = vm;
-  opts.tier = s.tier;
-  opts.progress = progress;
-  if (s.kind == ingest::SourceKind::kDevice) opts.formats.assign(s.paths.size(), "raw");
+// "/dev/vg0/web01" -> "vg0/web01"; the path as given otherwise (lvm.h refuses it).
+std::string LvmVolume(const std::string& path) {
+  return path.starts_with("/dev/") ? path.substr(5) : path;
+}
+
+// lvcreate's copy-on-write space for a source's snapshot-size: "10%" -> "10%ORIGIN".
+std::string SnapshotSpace(const std::string& size) {
+  return size.ends_with('%') ? size + "ORIGIN" : size;
+}
+
+// One backup of entry `e`, through the function `vmvault ingest` uses for its kind.
+Result<store::BackupRecord> BackupEntry(store::Repository& repo, const ingest::SourceConfig& s,
+                                        const ingest::QueueEntry& e, size_t threads,
+                                        bool progress) {
   ingest::RealCommandRunner runner;
-  return ingest::IngestImageFiles(repo, opts, runner, SystemClock::Default()).status();
+  const Clock& clock = SystemClock::Default();
+  auto one = [&](Result<std::vector<store::BackupRecord>> r) -> Result<store::BackupRecord> {
+    VV_RETURN_IF_ERROR(r.status());
+    if (r->empty()) return Status::IOError("the ingest returned no backup");
+    return std::move(r->back());
+  };
+  switch (s.kind) {
+    case ingest::SourceKind::kFile:
+    case ingest::SourceKind::kDevice: {
+      ingest::FileIngestOptions opts;
+      opts.files = s.paths;
+      opts.vm = e.vm;
+      opts.tier = s.tier;
+      opts.threads = threads;
+      opts.progress = progress;
+      if (s.kind == ingest::SourceKind::kDevice) opts.formats.assign(s.paths.size(), "raw");
+      return ingest::IngestImageFiles(repo, opts, runner, clock);
+    }
+    case ingest::SourceKind::kLvm: {
+      if (s.paths.size() != 1) {
+        return Status::Unsupported(fmt::format(
+            "the lvm source of VM {} names {} volumes; the schedule backs up one volume per "
+            "lvm source: give each volume a source (and VM) of its own",
+            Printable(e.vm), s.paths.size()));
+      }
+      ingest::LvmIngestOptions opts;
+      opts.volume = LvmVolume(s.paths.front());
+      opts.vm = e.vm;
+      opts.tier = s.tier;
+      opts.snapshot_extents = SnapshotSpace(s.snapshot_size);
+      opts.threads = threads;
+      opts.progress = progress;
+      ingest::NbdSourceOpener opener;
+      return ingest::IngestLvmVolume(repo, opts, runner, clock, opener);
+    }
+    case ingest::SourceKind::kDomain: {
+      ingest::DomainIngestOptions opts;
+      opts.uri = s.connect;
+      opts.domains = {e.name};
+      if (!s.method.empty()) opts.method = s.method;
+      opts.tier = s.tier;
+      opts.threads = threads;
+      opts.progress = progress;
+      return one(ingest::IngestDomains(repo, opts, runner, clock));
+    }
+    case ingest::SourceKind::kVirtualBox: {
+      ingest::VboxIngestOptions opts;
+      opts.path = s.path;
+      opts.machines = {e.name};
+      opts.tier = s.tier;
+      opts.threads = threads;
+      opts.progress = progress;
+      return one(ingest::IngestVirtualBox(repo, opts, runner, clock));
+    }
+  }
+  return Status::InvalidArgument("unknown source kind");
+}
+
+// Sends `alert` (when [alerts] wants its kind) and, for a keyed alert, records when.
+// Failing to send is logged, never fatal: the run's own result matters more.
+void Send(store::KvEngine& kv, const ingest::AlertsConfig& config, const ingest::Alert& alert) {
+  if (!ingest::AlertWanted(config, alert.kind)) return;
+  const Status sent = ingest::SendAlert(config, alert);
+  if (!sent.ok()) {
+    spdlog::error("cannot send the alert \"{}\" to {}: {}", alert.subject,
+                  ingest::AlertTransport(config), sent.ToString());
+    return;
+  }
+  spdlog::info("alert sent: {}", alert.subject);
+  if (alert.key.empty()) return;
+  const Status recorded = store::PutAlertSent(
+      kv, alert.key, {SystemClock::Default().NowMicros(), alert.subject});
+  if (!recorded.ok()) spdlog::warn("cannot record the alert sent: {}", recorded.ToString());
+}
+
+// Everything one job does, on its own thread.
+class Job {
+ public:
+  Job(store::Repository& repo, const ingest::Config& config, const GlobalOptions& g,
+      size_t threads, bool progress, const StateMap& states)
+      : repo_(repo), config_(config), g_(g), threads_(threads), progress_(progress),
+        states_(states), host_(Hostname()), pid_(::getpid()),
+        pid_start_(store::ProcessStartTime(pid_).value_or(0)) {}
+
+  Status Run(const ingest::QueueEntry& e) {
+    const Clock& clock = SystemClock::Default();
+    if (Status p = ingest::ApplyPriority(config_.nice, config_.ionice); !p.ok()) {
+      spdlog::warn("VM {}: {}", Printable(e.vm), p.ToString());
+    }
+    const ingest::SourceConfig& s = config_.sources[e.source];
+    spdlog::info("VM {}: backing up ({})", Printable(e.vm), e.reason);
+    auto it = states_.find(e.vm);
+    const int64_t seen = it != states_.end() && it->second.seen_us != 0 ? it->second.seen_us
+                                                                         : clock.NowMicros();
+    store::VmStateRecord r{store::VmState::kBackupInProgress, clock.NowMicros(), pid_,
+                           pid_start_, host_, e.reason, seen};
+    VV_RETURN_IF_ERROR(store::PutVmStates(repo_.kv(), {{e.vm, r}}));
+
+    ingest::HookValues values{{"Repository", g_.repo}, {"VM", e.vm}, {"Tier", s.tier}};
+    Status status = ingest::RunHooks(config_.hooks, ingest::HookEvent::kPreBackup, values);
+    std::optional<store::BackupRecord> backup;
+    if (!status.ok()) {
+      status = status.WithContext("the backup was skipped");
+    } else {
+      auto done = BackupEntry(repo_, s, e, threads_, progress_);
+      if (done.ok()) {
+        backup = std::move(done).value();
+      } else {
+        status = done.status();
+      }
+    }
+    values["Backup"] = backup ? backup->name() : "";
+    values["Status"] = ingest::HookStatusValue(status.ok());
+    const Status post = ingest::RunHooks(config_.hooks, ingest::HookEvent::kPostBackup, values);
+
+    r.pid = 0;
+    r.pid_start = 0;
+    r.since_us = clock.NowMicros();
+    if (backup) {
+      r.state = store::VmState::kClean;
+      r.note = "backed up by vmvault schedule";
+      spdlog::info("VM {}: backed up as {}", Printable(e.vm), backup->name());
+    } else {
+      r.state = store::VmState::kBackupNecessary;
+      r.note = "last attempt failed: " + status.message();
+    }
+    VV_RETURN_IF_ERROR(store::PutVmStates(repo_.kv(), {{e.vm, r}}));
+    if (status.ok()) status = post;
+    if (!status.ok()) {
+      Send(repo_.kv(), config_.alerts,
+           ingest::FailureAlert(fmt::format("backup of VM {}", e.vm), status));
+    }
+    return status;
+  }
+
+ private:
+  store::Repository& repo_;
+  const ingest::Config& config_;
+  const GlobalOptions& g_;
+  const size_t threads_;
+  const bool progress_;
+  const StateMap& states_;
+  const std::string host_;
+  const int64_t pid_;
+  const uint64_t pid_start_;
+};
+
+// The VMs the schedule keeps backed up, as DueAlerts wants them.
+Result<std::vector<ingest::VmBackupState>> BehindCandidates(
+    store::Repository& repo, const ingest::Config& config,
+    const std::vector<ingest::QueueEntry>& queue, const StateMap& states, int64_t now) {
+  std::vector<ingest::VmBackupState> out;
+  for (const ingest::QueueEntry& e : queue) {
+    const ingest::SourceConfig& s = config.sources[e.source];
+    if (e.vm.empty() || e.state == store::VmState::kArchived || !s.enabled ||
+        !config.Scheduled(s)) {
+      continue;
+    }
+    ingest::VmBackupState v{e.vm, s.tier, config.Tier(s.tier).interval, std::nullopt, now};
+    VV_ASSIGN_OR_RETURN(const std::vector<store::BackupRecord> backups,
+                        repo.catalog().ListBackups(e.vm));
+    if (!backups.empty()) v.last_backup_us = backups.back().time_us;
+    if (auto it = states.find(e.vm); it != states.end() && it->second.seen_us != 0) {
+      v.scheduled_since_us = it->second.seen_us;
+    }
+    out.push_back(std::move(v));
+  }
+  return out;
 }
 
 Status RunSchedule(const GlobalOptions& global, const ScheduleArgs& a) {
@@ -172,69 +357,98 @@ Status RunSchedule(const GlobalOptions& global, const ScheduleArgs& a) {
   }
   VV_ASSIGN_OR_RETURN(auto repo, std::move(opened));
   store::KvEngine& kv = repo->kv();
-  // We hold the writer lock, so no other scheduler runs: every BACKUP_IN_PROGRESS left
-  // behind is from a process that died.
-  VV_ASSIGN_OR_RETURN(const std::vector<std::string> recovered,
-                      store::RecoverInterrupted(kv, /*lock_held=*/true, clock.NowMicros()));
-  for (const std::string& vm : recovered) {
-    spdlog::warn("VM {}: its last backup was interrupted; it is due again", Printable(vm));
+  const ingest::HookValues schedule_values{{"Repository", g.repo}};
+  if (Status pre = ingest::RunHooks(config.hooks, ingest::HookEvent::kPreSchedule,
+                                    schedule_values);
+      !pre.ok()) {
+    pre = pre.WithContext("no backup started");
+    Send(kv, config.alerts, ingest::FailureAlert("scheduled run", pre));
+    return pre;
   }
-  VV_ASSIGN_OR_RETURN(StateMap states, store::ListVmStates(kv));
-  VV_ASSIGN_OR_RETURN(const std::vector<ingest::QueueEntry> queue,
-                      ingest::BuildQueue(config, repo->catalog(), states, clock.NowMicros(),
-                                         ingest::StampOf));
-  VV_RETURN_IF_ERROR(store::PutVmStates(kv, Decided(queue, states, clock.NowMicros())));
+  Status result = [&]() -> Status {
+    // We hold the writer lock, so no other scheduler runs: every BACKUP_IN_PROGRESS left
+    // behind is from a process that died.
+    VV_ASSIGN_OR_RETURN(const std::vector<std::string> recovered,
+                        store::RecoverInterrupted(kv, /*lock_held=*/true, clock.NowMicros()));
+    for (const std::string& vm : recovered) {
+      spdlog::warn("VM {}: its last backup was interrupted; it is due again", Printable(vm));
+    }
+    VV_ASSIGN_OR_RETURN(StateMap states, store::ListVmStates(kv));
+    ingest::RealCommandRunner runner;
+    VV_ASSIGN_OR_RETURN(const std::vector<ingest::QueueEntry> queue,
+                        ingest::BuildQueue(config, repo->catalog(), states, clock.NowMicros(),
+                                           ingest::StampOf,
+                                           ingest::FindSourceVms(config, runner)));
+    const StateMap decided = Decided(queue, states, clock.NowMicros());
+    VV_RETURN_IF_ERROR(store::PutVmStates(kv, decided));
+    for (const auto& [vm, rec] : decided) states[vm] = rec;
 
-  const bool progress = !global.quiet && Progress::StderrIsTerminal();
-  const std::string host = Hostname();
-  const int64_t pid = ::getpid();
-  const uint64_t pid_start = store::ProcessStartTime(pid).value_or(0);
-  size_t done = 0, left = 0;
-  std::vector<std::string> failures;
-  Status first_failure;
-  for (const ingest::QueueEntry& e : queue) {
-    if (!e.due) continue;
-    // When the window closes, the job running finishes and no new one starts.
-    if (left > 0 || !ingest::CheckWindow(config.schedule.window, clock.NowMicros()).open) {
-      ++left;
-      continue;
-    }
-    const ingest::SourceConfig& s = config.sources[e.source];
-    spdlog::info("VM {}: backing up ({})", Printable(e.vm), e.reason);
-    store::VmStateRecord r{store::VmState::kBackupInProgress, clock.NowMicros(), pid,
-                           pid_start, host, e.reason};
-    VV_RETURN_IF_ERROR(store::PutVmStates(kv, {{e.vm, r}}));
-    const Status s_job = RunJob(*repo, s, e.vm, progress);
-    r.pid = 0;
-    r.pid_start = 0;
-    r.since_us = clock.NowMicros();
-    if (s_job.ok()) {
-      r.state = store::VmState::kClean;
-      r.note = "backed up by vmvault schedule";
-      ++done;
-    } else {
-      r.state = store::VmState::kBackupNecessary;
-      r.note = "last attempt failed: " + s_job.message();
-      failures.push_back(fmt::format("VM {}: {}", Printable(e.vm), s_job.ToString()));
+    const int concurrency = std::max(1, config.schedule.concurrency);
+    // Several bars at once would overwrite each other: one job at a time draws its bar,
+    // several log a line as each starts and ends.
+    const bool progress =
+        !global.quiet && Progress::StderrIsTerminal() && concurrency == 1;
+    Job job(*repo, config, g, ingest::ThreadsPerJob(ThreadPool::HardwareThreads(), concurrency),
+            progress, states);
+    using SentMap = std::map<std::string, int64_t>;
+    VV_ASSIGN_OR_RETURN(SentMap last_sent, store::ListAlertsSent(kv));
+    ingest::JobRunOptions run;
+    run.concurrency = concurrency;
+    run.window_open = [&] { return ingest::CheckWindow(config.schedule.window, clock.NowMicros()).open; };
+    run.run = [&](size_t i) { return job.Run(queue[i]); };
+    run.tick_interval = std::chrono::milliseconds(
+        std::clamp<int64_t>(config.alerts.stuck_after.count() * 1000 / 4, 1000, 60'000));
+    run.tick = [&](const std::vector<ingest::ActiveJob>& active) {
+      std::vector<ingest::RunningJob> jobs;
+      for (const ingest::ActiveJob& j : active) {
+        jobs.push_back({fmt::format("backup of VM {}", queue[j.entry].vm), j.started_us});
+      }
+      for (const ingest::Alert& alert :
+           ingest::DueAlerts(config.alerts, {}, jobs, last_sent, clock.NowMicros())) {
+        Send(kv, config.alerts, alert);
+        last_sent[alert.key] = clock.NowMicros();
+      }
+    };
+    const ingest::JobRunSummary summary = ingest::RunJobs(queue, run, clock);
+
+    std::vector<std::string> failures;
+    Status first_failure;
+    size_t done = 0;
+    for (const auto& [i, st] : summary.finished) {
+      if (st.ok()) {
+        ++done;
+        continue;
+      }
+      failures.push_back(fmt::format("VM {}: {}", Printable(queue[i].vm), st.ToString()));
       spdlog::warn("{}", failures.back());
-      if (first_failure.ok()) first_failure = s_job;
+      if (first_failure.ok()) first_failure = st;
     }
-    VV_RETURN_IF_ERROR(store::PutVmStates(kv, {{e.vm, r}}));
-  }
-  if (left > 0) {
-    spdlog::warn("the backup window {} closed; {} due VM{} left for its next opening",
-                 config.schedule.window->ToString(), left, left == 1 ? "" : "s");
-  }
-  spdlog::info("schedule: {} backed up, {} failed, {} left", done, failures.size(), left);
-  if (!failures.empty()) {
-    std::string msg = fmt::format("{} of {} backups failed", failures.size(),
-                                  done + failures.size());
+    if (summary.left > 0) {
+      spdlog::warn("the backup window {} closed; {} due VM{} left for its next opening",
+                   config.schedule.window->ToString(), summary.left,
+                   summary.left == 1 ? "" : "s");
+    }
+    spdlog::info("schedule: {} backed up, {} failed, {} left", done, failures.size(),
+                 summary.left);
+    VV_ASSIGN_OR_RETURN(const std::vector<ingest::VmBackupState> behind,
+                        BehindCandidates(*repo, config, queue, states, clock.NowMicros()));
+    for (const ingest::Alert& alert :
+         ingest::DueAlerts(config.alerts, behind, {}, last_sent, clock.NowMicros())) {
+      Send(kv, config.alerts, alert);
+    }
+    if (failures.empty()) return Status::OK();
+    std::string msg =
+        fmt::format("{} of {} backups failed", failures.size(), done + failures.size());
     for (const std::string& f : failures) msg += "\n  " + f;
     return Status(first_failure.code() == StatusCode::kBusy ? StatusCode::kIOError
                                                             : first_failure.code(),
                   msg);
-  }
-  return Status::OK();
+  }();
+  ingest::HookValues post_values = schedule_values;
+  post_values["Status"] = ingest::HookStatusValue(result.ok());
+  const Status post = ingest::RunHooks(config.hooks, ingest::HookEvent::kPostSchedule, post_values);
+  if (!post.ok()) Send(kv, config.alerts, ingest::FailureAlert("scheduled run", post));
+  return result.ok() ? post : result;
 }
 
 Status RunShowQueue(const GlobalOptions& global, const ScheduleArgs& a) {

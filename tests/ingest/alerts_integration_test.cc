@@ -16,6 +16,7 @@
 #include "base/file_util.h"
 #include "ingest/alerts.h"
 #include "ingest/subprocess.h"
+#include "tests/smtp_sink.h"
 #include "tests/temp_dir.h"
 
 namespace vmvault::ingest {
@@ -23,25 +24,6 @@ namespace {
 
 using testing::TempDir;
 
-// Writes its port to argv[1] once listening, and each message it receives to argv[2]
-// as one JSON object per line.
-constexpr char kSink[] = R"PY(
-import asyncore, json, sys, warnings
-warnings.simplefilter("ignore")
-import smtpd
-
-class Sink(smtpd.SMTPServer):
-    def process_message(self, peer, mailfrom, rcpttos, data, **kwargs):
-        with open(sys.argv[2], "a") as f:
-            f.write(json.dumps({"from": mailfrom, "to": rcpttos, "data": data}) + "\n")
-
-server = Sink(("127.0.0.1", 0), None, decode_data=True)
-with open(sys.argv[1] + ".tmp", "w") as f:
-    f.write(str(server.socket.getsockname()[1]))
-import os
-os.rename(sys.argv[1] + ".tmp", sys.argv[1])
-asyncore.loop()
-)PY";
 
 std::string Slurp(const std::string& path) {
   auto text = ReadFile(path);
@@ -59,7 +41,7 @@ bool WaitFor(const std::string& path) {
 class SmtpSinkTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    std::ofstream(dir_ / "sink.py") << kSink;
+    std::ofstream(dir_ / "sink.py") << vmvault::testing::kSmtpSink;
     auto sink = ChildProcess::Start(
         {"python3", dir_ / "sink.py", dir_ / "port", dir_ / "messages"}, dir_ / "sink.err");
     ASSERT_TRUE(sink.ok()) << sink.status().ToString();

@@ -137,6 +137,43 @@ TEST_F(LibvirtTest, PullBackupFullThenIncrementalReadsOnlyWhatChanged) {
   EXPECT_EQ(WorkLeftovers(), std::vector<std::string>{});
 }
 
+// vmvault schedule over a domain source (by pattern): the running domain is RUNNING in
+// the queue, backed up while it runs (pull backup), and CLEAN after; its backup holds
+// the disk byte for byte.
+TEST_F(LibvirtTest, ScheduleBacksUpARunningDomain) {
+  ASSERT_TRUE(dom_->Start());
+  const std::string config = dir_.path() + "/config.toml";
+  std::ofstream(config) << "repository = \"" << repo_ << "\"\n[schedule]\nconcurrency = 2\n"
+                        << "[[source]]\nkind = \"domain\"\nname = \"" << name_.substr(0, 10)
+                        << "*" << ::getpid() << "\"\nconnect = \"qemu:///system\"\n"
+                        << "tier = \"hot\"\n";
+  auto queue = [&]() {
+    RunResult r = RunCmd({VmvaultPath(), "show-queue", "--config", config, "--json"});
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    const nlohmann::json all = nlohmann::json::parse(r.out);
+    for (const nlohmann::json& e : all["vms"]) {
+      if (e["vm"] == name_) return e;
+    }
+    ADD_FAILURE() << "no " << name_ << " in " << r.out;
+    return nlohmann::json();
+  };
+  nlohmann::json e = queue();
+  EXPECT_EQ(e["state"], "RUNNING");
+  EXPECT_EQ(e["due"], true);
+  EXPECT_EQ(e["kind"], "domain");
+  RunResult r = RunCmd({VmvaultPath(), "schedule", "--config", config});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(dom_->State(), "running");
+  nlohmann::json b = Backups();
+  ASSERT_EQ(b.size(), 1u);
+  EXPECT_EQ(b[0]["method"], "pull-backup");
+  EXPECT_EQ(b[0]["tier"], "hot");
+  EXPECT_EQ(CompareBackup(0, expected_), "");
+  e = queue();
+  EXPECT_EQ(e["state"], "CLEAN");
+  EXPECT_EQ(e["due"], false);
+}
+
 TEST_F(LibvirtTest, SnapshotMethodCommitsBackAndLeavesNoOverlay) {
   ASSERT_TRUE(dom_->Start());
   RunResult r = Ingest({"--method", "snapshot"});

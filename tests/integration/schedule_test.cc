@@ -5,6 +5,7 @@
 // the busy message while another writer holds the repository.
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -15,6 +16,7 @@
 #include <gtest/gtest.h>
 
 #include "harness.h"
+#include "tests/smtp_sink.h"
 
 namespace vmvault::testing {
 namespace {
@@ -37,10 +39,12 @@ class ScheduleTest : public ::testing::Test {
     WriteConfig("");
   }
 
-  // Three file sources, then a disabled one and one outside the tag filter.
-  void WriteConfig(const std::string& schedule_extra) {
+  // Three file sources, then a disabled one and one outside the tag filter. `top` goes
+  // before the first table, `tables` after the sources.
+  void WriteConfig(const std::string& schedule_extra, const std::string& top = "",
+                   const std::string& tables = "") {
     std::ofstream out(config_);
-    out << "repository = \"" << repo_ << "\"\n[schedule]\ntags = [\"prod\"]\n"
+    out << top << "\nrepository = \"" << repo_ << "\"\n[schedule]\ntags = [\"prod\"]\n"
         << schedule_extra << "\n";
     for (const std::string vm : {"charlie", "alpha", "bravo"}) {
       out << "[[source]]\nkind = \"file\"\npaths = [\"" << tmp_ / (vm + ".raw")
@@ -50,6 +54,15 @@ class ScheduleTest : public ::testing::Test {
         << "\"]\nenabled = false\n";
     out << "[[source]]\nkind = \"file\"\nvm = \"test\"\npaths = [\"" << tmp_ / "test.raw"
         << "\"]\ntags = [\"test\"]\n";
+    out << tables;
+  }
+
+  // A shell script at tmp_/name.
+  std::string Script(const std::string& name, const std::string& body) {
+    const std::string path = tmp_ / name;
+    std::ofstream(path) << "#!/bin/sh\n" << body;
+    ::chmod(path.c_str(), 0755);
+    return path;
   }
 
   RunResult Vmvault(const std::string& cmd, const std::vector<std::string>& extra = {}) {
@@ -188,6 +201,109 @@ TEST_F(ScheduleTest, ASecondWriterMakesItSayTheRepositoryIsBusy) {
   size_t total = 0;
   Latest(&total);
   EXPECT_EQ(total, 3u);  // never twice
+}
+
+TEST_F(ScheduleTest, TwoJobsAtOnceBackEveryVmUpByteForByte) {
+  WriteConfig("concurrency = 2");
+  RunResult r = Vmvault("schedule");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "");
+  size_t total = 0;
+  const auto ids = Latest(&total);
+  EXPECT_EQ(total, 3u);
+  for (const std::string vm : {"alpha", "bravo", "charlie"}) {
+    ASSERT_EQ(ids.count(vm), 1u) << vm;
+    const std::string restored = tmp_ / (vm + ".restored");
+    r = RunCmd({VmvaultPath(), "restore", "--repo", repo_, vm, "--to", restored, "--force"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_EQ(CompareFiles(restored, tmp_ / (vm + ".raw")), "") << vm;
+  }
+  r = RunCmd({VmvaultPath(), "verify", "--repo", repo_});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  for (const std::string vm : {"alpha", "bravo", "charlie"}) {
+    EXPECT_EQ(Queue()[vm]["state"], "CLEAN") << vm;
+  }
+}
+
+TEST_F(ScheduleTest, AFailingPreBackupHookSkipsThatVmWhileTheOthersAreBackedUp) {
+  // The pre-backup hook records its nice value and I/O class (the job's: it inherits
+  // them) and fails for alpha; the post-backup hook records how each backup ended.
+  const std::string log = tmp_ / "hooks.log";
+  const std::string pre = Script(
+      "pre.sh", "echo \"pre $1 nice=$(cut -d' ' -f19 /proc/self/stat) io=$(ionice -p $$)\" >> " +
+                    log + "\n[ \"$1\" = alpha ] && { echo 'alpha is not ready' >&2; exit 3; }\n"
+                    "exit 0\n");
+  const std::string post = Script("post.sh", "echo \"post $1 $2 [$3]\" >> " + log + "\n");
+  const std::string sched = Script("sched.sh", "echo \"$1 $2\" >> " + log + "\n");
+  WriteConfig("concurrency = 2", "nice = 12\nionice = \"idle\"",
+              "[hooks]\npre-backup = [\"" + pre + "\", \"{{VM}}\"]\npost-backup = [\"" + post +
+                  "\", \"{{VM}}\", \"{{Status}}\", \"{{Backup}}\"]\npre-schedule = [\"" + sched +
+                  "\", \"pre-schedule\", \"{{Repository}}\"]\npost-schedule = [\"" + sched +
+                  "\", \"post-schedule\", \"{{Status}}\"]\n");
+  RunResult r = Vmvault("schedule");
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_THAT(r.err, HasSubstr("1 of 3 backups failed"));
+  EXPECT_THAT(r.err, HasSubstr("VM alpha"));
+  EXPECT_THAT(r.err, HasSubstr("exit status 3"));
+  auto ids = Latest();
+  EXPECT_EQ(ids.count("alpha"), 0u);
+  EXPECT_EQ(ids.count("bravo"), 1u);
+  EXPECT_EQ(ids.count("charlie"), 1u);
+  auto q = Queue();
+  EXPECT_EQ(q["alpha"]["state"], "NEW");  // no backup yet, and due again
+  EXPECT_EQ(q["alpha"]["due"], true);
+  EXPECT_EQ(q["bravo"]["state"], "CLEAN");
+
+  const std::string hooks = Slurp(log);
+  for (const std::string vm : {"alpha", "bravo", "charlie"}) {
+    EXPECT_THAT(hooks, HasSubstr("pre " + vm + " nice=12 io=idle")) << hooks;
+  }
+  EXPECT_THAT(hooks, HasSubstr("post alpha failed []"));
+  const std::string bravo_backup = ListJson(repo_)[0]["backups"][0]["name"];
+  EXPECT_THAT(hooks, HasSubstr("post bravo ok [" + bravo_backup + "]"));
+  EXPECT_THAT(hooks, HasSubstr("pre-schedule " + repo_));
+  EXPECT_THAT(hooks, HasSubstr("post-schedule failed"));
+  EXPECT_EQ(hooks.find("pre-schedule"), 0u);  // before everything
+  EXPECT_EQ(hooks.rfind("post-schedule failed\n"), hooks.size() - 21);  // after everything
+
+  // A failing pre-schedule hook starts nothing.
+  const std::string no = Script("no.sh", "exit 1\n");
+  WriteConfig("", "", "[hooks]\npre-schedule = [\"" + no + "\"]\n");
+  ASSERT_EQ(Sh("head -c 64K /dev/urandom | dd of=" + std::string(tmp_ / "bravo.raw") +
+               " bs=64K seek=3 conv=notrunc status=none"),
+            0);
+  r = Vmvault("schedule");
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_THAT(r.err, HasSubstr("pre-schedule hook"));
+  EXPECT_THAT(r.err, HasSubstr("no backup started"));
+  EXPECT_EQ(Latest(), ids);
+}
+
+TEST_F(ScheduleTest, AFailedBackupSendsAnAlert) {
+  std::ofstream(tmp_ / "sink.py") << kSmtpSink << std::flush;
+  // Stopped by PID when the test ends.
+  Process sink({"python3", tmp_ / "sink.py", tmp_ / "port", tmp_ / "messages"},
+               tmp_ / "sink.log");
+  std::string port;
+  for (int i = 0; i < 1000 && port.empty(); ++i) {
+    port = Slurp(tmp_ / "port");
+    if (port.empty()) ::usleep(10'000);
+  }
+  ASSERT_FALSE(port.empty()) << Slurp(tmp_ / "sink.log");
+  WriteConfig("concurrency = 2", "",
+              "[alerts]\nto = [\"ops@example.com\"]\nfrom = \"vmvault@example.com\"\n"
+              "smtp-url = \"smtp://127.0.0.1:" + port + "\"\n");
+  // bravo's image is gone.
+  ASSERT_EQ(::unlink((tmp_ / "bravo.raw").c_str()), 0);
+  RunResult r = Vmvault("schedule");
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_THAT(r.err, HasSubstr("VM bravo"));
+  EXPECT_EQ(Latest().size(), 2u);
+  const std::string messages = Slurp(tmp_ / "messages");
+  EXPECT_THAT(messages, HasSubstr("Subject: [vmvault] backup of VM bravo failed"));
+  EXPECT_THAT(messages, HasSubstr("bravo.raw"));  // the error, in the body
+  EXPECT_EQ(messages.find("backup of VM alpha"), std::string::npos);
+  EXPECT_THAT(messages, HasSubstr("\"to\": [\"ops@example.com\"]"));
 }
 
 }  // namespace

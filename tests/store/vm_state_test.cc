@@ -95,5 +95,48 @@ TEST(VmStateTest, StaleInProgressRecordsAreRecovered) {
   EXPECT_TRUE(RecoverInterrupted(repo->kv(), true, 101)->empty());
 }
 
+TEST(VmStateTest, AlertRecordsRoundTripAndRefuseOtherVersions) {
+  auto repo = Repo();
+  EXPECT_TRUE(ListAlertsSent(repo->kv())->empty());
+  ASSERT_TRUE(PutAlertSent(repo->kv(), "behind:web01", {1000, "web01 is behind schedule"}).ok());
+  ASSERT_TRUE(PutAlertSent(repo->kv(), "stuck:backup of VM db", {2000, "x"}).ok());
+  ASSERT_TRUE(PutAlertSent(repo->kv(), "behind:web01", {3000, "web01 is behind schedule"}).ok());
+  EXPECT_FALSE(PutAlertSent(repo->kv(), "", {1, ""}).ok());
+  auto sent = ListAlertsSent(repo->kv());
+  ASSERT_TRUE(sent.ok()) << sent.status().ToString();
+  EXPECT_EQ(*sent, (std::map<std::string, int64_t>{{"behind:web01", 3000},
+                                                   {"stuck:backup of VM db", 2000}}));
+  // Alert records are not VM states, and VM states are not alerts.
+  VmStateRecord clean;
+  clean.state = VmState::kClean;
+  ASSERT_TRUE(PutVmStates(repo->kv(), {{"web01", clean}}).ok());
+  EXPECT_EQ(ListVmStates(repo->kv())->size(), 1u);
+  EXPECT_EQ(ListAlertsSent(repo->kv())->size(), 2u);
+
+  const std::string text = EncodeAlertRecord({42, "subject"});
+  EXPECT_EQ(text, R"({"last_sent_us":42,"subject":"subject","v":1})");
+  EXPECT_EQ(DecodeAlertRecord(text)->last_sent_us, 42);
+  EXPECT_TRUE(DecodeAlertRecord(R"({"v":2,"last_sent_us":1})").status().IsCorruption());
+  EXPECT_TRUE(DecodeAlertRecord(R"({"v":1})").status().IsCorruption());
+  EXPECT_TRUE(DecodeAlertRecord("not json").status().IsCorruption());
+  KvBatch bad;
+  bad.Put(KvSpace::kCatalog, "al/broken", "{");
+  ASSERT_TRUE(repo->kv().Write(bad, true).ok());
+  auto broken = ListAlertsSent(repo->kv());
+  ASSERT_FALSE(broken.ok());
+  EXPECT_NE(broken.status().message().find("alert broken"), std::string::npos);
+}
+
+TEST(VmStateTest, TheFirstSeenTimeIsKeptAndOptional) {
+  VmStateRecord r{VmState::kNew, 10, 0, 0, "h", "n", 7};
+  auto back = DecodeVmStateRecord(EncodeVmStateRecord(r));
+  ASSERT_TRUE(back.ok());
+  EXPECT_EQ(back->seen_us, 7);
+  // Records written before the field existed read as unknown (0).
+  back = DecodeVmStateRecord(R"({"v":1,"state":"NEW","since_us":10})");
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_EQ(back->seen_us, 0);
+}
+
 }  // namespace
 }  // namespace vmvault::store
