@@ -42,6 +42,7 @@ std::string_view StatusCodeName(StatusCode code) {
     case StatusCode::kNoSpace: return "No space";
     case StatusCode::kExternal: return "External program failed";
     case StatusCode::kNotNow: return "Not now";
+    case StatusCode::kBehind: return "Behind schedule";
   }
   return "Unknown";
 }
@@ -79,6 +80,7 @@ int Status::ToErrno() const {
     case StatusCode::kNoSpace: return ENOSPC;
     case StatusCode::kExternal: return EIO;
     case StatusCode::kNotNow: return EAGAIN;
+    case StatusCode::kBehind: return EAGAIN;
   }
   return EIO;
 }

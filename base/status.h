@@ -28,6 +28,7 @@ enum class StatusCode {
   kNoSpace,             // the filesystem is full
   kExternal,            // an external program (qemu-img, qemu-nbd) failed
   kNotNow,              // not allowed at this time: outside the backup window
+  kBehind,              // late: a VM behind its schedule, a job running for too long
 };
 
 class [[nodiscard]] Status {
@@ -54,6 +55,7 @@ class [[nodiscard]] Status {
   static Status NoSpace(std::string msg) { return {StatusCode::kNoSpace, std::move(msg)}; }
   static Status External(std::string msg) { return {StatusCode::kExternal, std::move(msg)}; }
   static Status NotNow(std::string msg) { return {StatusCode::kNotNow, std::move(msg)}; }
+  static Status Behind(std::string msg) { return {StatusCode::kBehind, std::move(msg)}; }
 
   // An error from errno `err`, described as "context: strerror(err)". ENOENT maps to
   // kNotFound, ENOSPC/EDQUOT to kNoSpace, EROFS/EACCES/EPERM on writes to kReadOnly

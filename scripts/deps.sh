@@ -10,9 +10,11 @@ packages=(
   # libraries
   libfuse3-dev librocksdb-dev libzstd-dev libxxhash-dev libvirt-dev libboost-dev
   libboost-filesystem-dev libnbd-dev libcli11-dev nlohmann-json3-dev libfmt-dev libspdlog-dev libpugixml-dev
-  libtomlplusplus-dev libcurl4-openssl-dev
+  libtomlplusplus-dev libcurl4-openssl-dev libyaml-cpp-dev
   # programs vmvault runs, and the tests use
   fuse3 qemu-utils e2fsprogs fdisk util-linux
+  # the status tests look at the repository days later
+  faketime
   # the alert tests run an SMTP sink (Python's smtpd module)
   python3
   # the integration tests boot a VM from a backup (TCG; SeaBIOS comes as a dependency)

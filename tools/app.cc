@@ -22,6 +22,17 @@ std::unique_ptr<CLI::App> MakeApp(GlobalOptions& global, std::function<Status()>
                     "root, else ~/.local/share/vmvault)");
     sub->add_flag("-q,--quiet", global.quiet, "Print only errors");
     sub->add_flag("-v,--verbose", global.verbose, "Print debugging detail");
+    CLI::Option* log_file =
+        sub->add_option("--log-file", global.log.file,
+                        "Also log to this file (appended to, with the time and process id)")
+            ->group("Logging");
+    sub->add_flag("--syslog", global.log.syslog, "Also log to syslog")
+        ->excludes(log_file)
+        ->group("Logging");
+    sub->add_option("--log-level", global.log.level,
+                    "Level of the log file or syslog: error, warning, info (default) or debug")
+        ->check(CLI::IsMember({"error", "warning", "info", "debug"}))
+        ->group("Logging");
     auto fn = cmd.setup(*sub, global);
     sub->callback([&run, fn] { run = fn; });
   }

@@ -18,9 +18,10 @@ namespace vmvault::tools {
 
 const std::vector<Command>& Commands() {
   static const std::vector<Command> commands = {
-      InitCommand(),    IngestCommand(), ListCommand(),  MountCommand(), RestoreCommand(),
-      VerifyCommand(),  PruneCommand(),  GcCommand(),    ScrubCommand(), ConfigCommand(),
-      ScheduleCommand(), ShowQueueCommand(), ArchiveCommand(), ActivateCommand()};
+      InitCommand(),     IngestCommand(),      ListCommand(),     ShowBackupsCommand(),
+      StatusCommand(),   MountCommand(),       RestoreCommand(),  VerifyCommand(),
+      PruneCommand(),    GcCommand(),          ScrubCommand(),    ConfigCommand(),
+      ScheduleCommand(), ShowQueueCommand(),   ArchiveCommand(),  ActivateCommand()};
   return commands;
 }
 
@@ -48,6 +49,7 @@ int ExitCodeFor(const Status& s) {
     case StatusCode::kReadOnly: return kExitReadOnly;
     case StatusCode::kNoSpace: return kExitNoSpace;
     case StatusCode::kNotNow: return kExitNotNow;
+    case StatusCode::kBehind: return kExitBehind;
     default: return kExitError;
   }
 }
@@ -94,6 +96,17 @@ std::string DescribePolicy(const store::RetentionPolicy& p) {
   if (p.max_count) parts.push_back(fmt::format("max-count {}", *p.max_count));
   if (p.max_age) parts.push_back(fmt::format("max-age {}", ingest::FormatDuration(*p.max_age)));
   return fmt::format("{}", fmt::join(parts, ", "));
+}
+
+GlobalOptions WithConfigRepo(const GlobalOptions& global, const CLI::Option* repo_option,
+                             const std::string& config_repository) {
+  GlobalOptions g = global;
+  const char* env = std::getenv("VMVAULT_REPO");
+  if (repo_option != nullptr && repo_option->count() == 0 && (env == nullptr || *env == '\0') &&
+      !config_repository.empty()) {
+    g.repo = config_repository;
+  }
+  return g;
 }
 
 CLI::Option* AddConfigOption(CLI::App& app, std::string* path, std::string_view purpose) {

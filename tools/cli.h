@@ -18,11 +18,19 @@ class Option;
 
 namespace vmvault::tools {
 
+// Where log lines go besides stderr (tools/logging.h); empty: as [log] says.
+struct LogOptions {
+  std::string file;     // --log-file PATH
+  bool syslog = false;  // --syslog
+  std::string level;    // --log-level error|warning|info|debug
+};
+
 // Options every subcommand has.
 struct GlobalOptions {
   std::string repo;  // --repo, or VMVAULT_REPO, or the default below
   bool quiet = false;
   bool verbose = false;
+  LogOptions log;
 };
 
 // A subcommand. `setup` declares its options on `app` and returns the function that
@@ -39,6 +47,8 @@ const std::vector<Command>& Commands();
 Command InitCommand();
 Command IngestCommand();
 Command ListCommand();
+Command ShowBackupsCommand();
+Command StatusCommand();
 Command MountCommand();
 Command RestoreCommand();
 Command VerifyCommand();
@@ -66,6 +76,7 @@ enum ExitCode : int {
   kExitReadOnly = 6,    // the repository is read-only
   kExitNoSpace = 7,     // the filesystem is full
   kExitNotNow = 8,      // schedule: outside the backup window
+  kExitBehind = 9,      // status: a VM is behind its schedule, or a job seems stuck
 };
 
 int ExitCodeFor(const Status& s);
@@ -88,6 +99,11 @@ Result<std::unique_ptr<store::Repository>> OpenRepo(const GlobalOptions& global,
 // A retention policy as its options name it: "keep-last 3, keep-daily 7, max-age 90d";
 // "keep everything" when it removes nothing.
 std::string DescribePolicy(const store::RetentionPolicy& p);
+
+// The repository of a command that reads the configuration file: --repo (repo_option
+// given), else $VMVAULT_REPO, else the file's `repository` when set, else global.repo.
+GlobalOptions WithConfigRepo(const GlobalOptions& global, const CLI::Option* repo_option,
+                             const std::string& config_repository);
 
 // Declares --config PATH on `app`, into *path; `purpose` ("" or e.g. "Take the policy
 // from") starts the help text.

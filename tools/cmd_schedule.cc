@@ -36,6 +36,7 @@
 #include "store/repository.h"
 #include "store/vm_state.h"
 #include "tools/cli.h"
+#include "tools/logging.h"
 
 namespace vmvault::tools {
 namespace {
@@ -334,6 +335,7 @@ Result<std::vector<ingest::VmBackupState>> BehindCandidates(
 
 Status RunSchedule(const GlobalOptions& global, const ScheduleArgs& a) {
   VV_ASSIGN_OR_RETURN(const Loaded l, Load(a));
+  VV_RETURN_IF_ERROR(ConfigureLogging(global, &l.config.log));
   const ingest::Config& config = l.config;
   const Clock& clock = SystemClock::Default();
   const ingest::WindowCheck window = ingest::CheckWindow(config.schedule.window, clock.NowMicros());

@@ -23,6 +23,8 @@ struct ValueHint {
 constexpr ValueHint kValueHints[] = {
     {"", "--repo", ValueKind::kDir},
     {"", "--config", ValueKind::kFile},
+    {"", "--log-file", ValueKind::kFile},
+    {"", "--log-level", ValueKind::kWords, "error warning info debug"},
     {"", "--vm", ValueKind::kVm},
     {"", "vm", ValueKind::kVm},
     {"", "--tier", ValueKind::kWords, "hot warm cold"},

@@ -4,12 +4,10 @@
 #include <cstdio>
 
 #include <CLI/CLI.hpp>
-#include <spdlog/sinks/stdout_color_sinks.h>
-#include <spdlog/spdlog.h>
 
-#include "base/progress.h"
 #include "tools/app.h"
 #include "tools/cli.h"
+#include "tools/logging.h"
 
 int main(int argc, char** argv) {
   using namespace vmvault::tools;
@@ -28,15 +26,9 @@ int main(int argc, char** argv) {
     return e.get_exit_code() == 0 ? 0 : (rc == 0 ? 0 : kExitUsage);
   }
 
-  auto logger = spdlog::stderr_color_mt("vmvault");
-  logger->set_pattern("%^%l%$: %v");
-  spdlog::set_default_logger(logger);
   // Informational lines only on a terminal: under cron only problems are printed.
-  spdlog::set_level(global.verbose                                      ? spdlog::level::debug
-                    : global.quiet || !vmvault::Progress::StderrIsTerminal() ? spdlog::level::warn
-                                                                        : spdlog::level::info);
-
-  const vmvault::Status s = run();
+  vmvault::Status s = ConfigureLogging(global, nullptr);
+  if (s.ok()) s = run();
   if (!s.ok()) {
     std::fprintf(stderr, "vmvault: %s\n", s.ToString().c_str());
     return ExitCodeFor(s);

@@ -222,5 +222,36 @@ smtp-url = "smtp://vmvault:secret@mail.example.com"
               " (chmod 600 it)"));
 }
 
+TEST_F(ConfigCheckTest, TestAlertGoesThroughSendmail) {
+  // A sendmail that keeps its arguments and the message.
+  const std::string sendmail = Write("sendmail",
+                                     "#!/bin/sh\nprintf '%s\\n' \"$@\" > " + (tmp_ / "args") +
+                                         "\ncat > " + (tmp_ / "message") + "\n",
+                                     0755);
+  const std::string path = Write("alerts.toml", "[alerts]\nto = [\"ops@example.com\"]\n"
+                                                "from = \"vmvault@example.com\"\nsendmail = \"" +
+                                                    sendmail + "\"\n");
+  RunResult r = RunCmd({VmvaultPath(), "config", "test-alert", "--config", path});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("sent a test message from vmvault@example.com to ops@example.com"));
+  EXPECT_EQ(Slurp(tmp_ / "args"), "-oi\n-f\nvmvault@example.com\n--\nops@example.com\n");
+  const std::string message = Slurp(tmp_ / "message");
+  EXPECT_THAT(message, HasSubstr("To: ops@example.com"));
+  EXPECT_THAT(message, HasSubstr("Subject: [vmvault] test message from "));
+  EXPECT_THAT(message, HasSubstr("vmvault config test-alert"));
+
+  // A failing sendmail is an error naming it; no alerts configured is a clear error.
+  const std::string failing = Write("failing", "#!/bin/sh\necho 'no route' >&2\nexit 75\n", 0755);
+  const std::string bad = Write("bad.toml", "[alerts]\nto = [\"ops@example.com\"]\nsendmail = \"" +
+                                                failing + "\"\n");
+  RunResult f = RunCmd({VmvaultPath(), "config", "test-alert", "--config", bad});
+  EXPECT_NE(f.exit_code, 0);
+  EXPECT_THAT(f.err, HasSubstr(failing));
+  const std::string none = Write("none.toml", "");
+  RunResult n = RunCmd({VmvaultPath(), "config", "test-alert", "--config", none});
+  EXPECT_EQ(n.exit_code, kExitBadInput);
+  EXPECT_THAT(n.err, HasSubstr("sends no alerts"));
+}
+
 }  // namespace
 }  // namespace vmvault::testing

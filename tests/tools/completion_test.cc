@@ -96,7 +96,9 @@ TEST_F(CompletionTest, EveryCommandAndOptionIsInBothScripts) {
 TEST_F(CompletionTest, BashCompletesCommandsOptionsAndValues) {
   EXPECT_EQ(Complete("vmvault pr"), "prune\n");
   EXPECT_EQ(Complete("vmvault comp"), "\n");  // hidden
-  EXPECT_EQ(Complete("vmvault list --json --"), "--help --repo --quiet --verbose --json\n");
+  EXPECT_EQ(Complete("vmvault list --json --"),
+            "--help --repo --quiet --verbose --log-file --syslog --log-level --json --yaml "
+            "--human\n");
   EXPECT_EQ(Complete("vmvault verify --json --vm x --sa"), "--sample\n");
   std::string all;
   for (const Command& c : Commands()) all += (all.empty() ? "" : " ") + std::string(c.name);
