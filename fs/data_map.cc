@@ -53,10 +53,10 @@ uint64_t DataMap::SlotBytes(uint64_t slot) const {
 
 Result<IndexPageCache::Page> DataMap::Page(uint64_t page) const {
   if (page >= pages()) return Status::InvalidArgument("index page beyond the end of the disk");
-  VV_ASSIGN_OR_RETURN(IndexPageCache::Page p, pages_->Get({backup_id_, disk_, page}));
-  const uint64_t want = page_slots_before_[page + 1] - page_slots_before_[page];
   const auto in_disk =
       static_cast<uint32_t>(std::min<uint64_t>(kPageSlots, slots_ - page * kPageSlots));
+  VV_ASSIGN_OR_RETURN(IndexPageCache::Page p, pages_->Get({backup_id_, disk_, page}, in_disk));
+  const uint64_t want = page_slots_before_[page + 1] - page_slots_before_[page];
   auto contradiction = [&](std::string_view what) {
     return Status::Corruption(fmt::format(
         "index page {} of backup {} disk {} contradicts the disk summary: {}", page, backup_id_,

@@ -38,10 +38,10 @@ IndexPageCache::IndexPageCache(const store::Catalog* catalog, size_t capacity_by
     : catalog_(catalog),
       lru_(capacity_bytes, 8, [](const IndexPage& p) { return p.charge(); }) {}
 
-Result<IndexPageCache::Page> IndexPageCache::Get(const IndexPageKey& key) {
-  return lru_.GetOrLoad(key, [this, &key]() -> Result<Page> {
+Result<IndexPageCache::Page> IndexPageCache::Get(const IndexPageKey& key, uint64_t slots) {
+  return lru_.GetOrLoad(key, [this, &key, expected = slots]() -> Result<Page> {
     std::vector<store::ChunkId> slots;
-    Status s = catalog_->ReadIndexPage(key.backup_id, key.disk, key.page, &slots);
+    Status s = catalog_->ReadIndexPage(key.backup_id, key.disk, key.page, &slots, expected);
     if (!s.ok()) return s.WithContext("read index page");
     return Page(std::make_shared<IndexPage>(std::move(slots)));
   });

@@ -78,7 +78,9 @@ class IndexPageCache {
 
   IndexPageCache(const store::Catalog* catalog, size_t capacity_bytes);
 
-  Result<Page> Get(const IndexPageKey& key);
+  // `slots`: how many slots of the disk the page covers (kIndexPageSlots, less on the
+  // last page); a stored page of another length is Corruption. 0: not checked.
+  Result<Page> Get(const IndexPageKey& key, uint64_t slots = 0);
   CacheStats stats() const { return lru_.stats(); }
 
  private:

@@ -35,7 +35,9 @@ Status RawView::CheckValid() const {
 }
 
 Result<IndexPageCache::Page> RawView::PageAt(uint64_t page) const {
-  return pages_->Get({backup_id_, disk_, page});
+  const uint64_t slots = (size_ + chunk_size_ - 1) / chunk_size_;
+  return pages_->Get({backup_id_, disk_, page},
+                     std::min<uint64_t>(kPageSlots, slots - std::min(slots, page * kPageSlots)));
 }
 
 Status RawView::RegionAt(uint64_t offset, Region* out) const {

@@ -303,7 +303,7 @@ Status Catalog::CheckBackupExists(uint64_t id) const {
 }
 
 Status Catalog::ReadIndexPage(uint64_t backup_id, uint32_t disk, uint64_t page,
-                              std::vector<ChunkId>* slots) const {
+                              std::vector<ChunkId>* slots, uint64_t expected_slots) const {
   std::string value;
   Status s = kv_->Get(KvSpace::kIndex, IndexKey(backup_id, disk, page), &value);
   slots->assign(kIndexPageSlots, kZeroChunkId);
@@ -311,7 +311,8 @@ Status Catalog::ReadIndexPage(uint64_t backup_id, uint32_t disk, uint64_t page,
   // record is read after the page, so a backup removed in between is NotFound too.
   if (s.IsNotFound()) return CheckBackupExists(backup_id);
   VV_RETURN_IF_ERROR(s);
-  if (value.size() % 16 != 0 || value.size() > kIndexPageSlots * 16) {
+  if (value.size() % 16 != 0 || value.size() > kIndexPageSlots * 16 ||
+      (expected_slots != 0 && value.size() != expected_slots * 16)) {
     return Status::Corruption(fmt::format("index page {} of disk {} of backup {} has {} bytes",
                                           page, disk, backup_id, value.size()));
   }

@@ -147,9 +147,11 @@ class Catalog {
 
   // Replaces *slots with page `page` of disk `disk` (its position in BackupRecord::disks)
   // of backup `backup_id`: kIndexPageSlots ids, all zero when the page is not stored.
-  // NotFound when the backup has been removed.
+  // NotFound when the backup has been removed. A stored page holds exactly the slots of
+  // the disk it covers; given `expected_slots` (that count: kIndexPageSlots, less on the
+  // last page), a stored page of another length is Corruption, never holes.
   Status ReadIndexPage(uint64_t backup_id, uint32_t disk, uint64_t page,
-                       std::vector<ChunkId>* slots) const;
+                       std::vector<ChunkId>* slots, uint64_t expected_slots = 0) const;
 
   // The per-page data counts of a disk (disk_summary.h). Backups committed before
   // format version 2 have none stored; theirs is computed from the stored index pages.

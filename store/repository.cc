@@ -12,6 +12,7 @@
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
 
 #include "base/bytes.h"
 #include "base/clock.h"
@@ -106,6 +107,23 @@ Result<int> LockForWriting(const std::string& path) {
   return fd;
 }
 
+// A repository other users can read gives its backups away, and its secret lets them
+// tell which chunks it holds. Init makes both private; this warns when that was
+// widened since (group access may be deliberate, so it is not refused).
+void WarnIfOpenToOthers(const std::string& path) {
+  std::string wide;
+  for (const std::string& p : {path, path + "/" + kSecretFile}) {
+    struct stat st;
+    if (::stat(p.c_str(), &st) != 0 || (st.st_mode & 077) == 0) continue;
+    if (!wide.empty()) wide += ", ";
+    wide += fmt::format("{} is mode {:04o}", p, st.st_mode & 07777);
+  }
+  if (wide.empty()) return;
+  spdlog::warn("repository {} is open to other users ({}); unless that is meant, make it "
+               "private again with: chmod -R go= {}",
+               path, wide, path);
+}
+
 }  // namespace
 
 Status ValidateRepoConfig(const RepoConfig& c) {
@@ -171,6 +189,9 @@ Status Repository::Init(const std::string& path, const RepoConfig& requested) {
     VV_ASSIGN_OR_RETURN(auto engine,
                         OpenRocksKvEngine(path + "/" + kDbDir, KvOpenMode::kReadWrite, options));
   }
+  // RocksDB makes its directory as the umask says; the files in it hold the backups.
+  const std::string db = path + "/" + kDbDir;
+  if (::chmod(db.c_str(), 0700) != 0) return Status::FromErrno(errno, "chmod " + db);
   if (Status r = MakeReserve(path); !r.ok()) return r.WithContext("create the space reserve");
   // The format file is written last: its presence marks a complete repository.
   return WriteFileAtomic(path + "/" + kFormatFile, EncodeConfig(config), 0600);
@@ -212,6 +233,7 @@ Result<std::unique_ptr<Repository>> Repository::Open(const std::string& path, Re
   }
   VV_ASSIGN_OR_RETURN(std::string text, ReadFile(format_path));
   VV_ASSIGN_OR_RETURN(RepoConfig config, DecodeConfig(format_path, text));
+  WarnIfOpenToOthers(path);
   VV_ASSIGN_OR_RETURN(std::string secret, ReadFile(path + "/" + kSecretFile));
   if (secret.size() < kSecretBytes) {
     return Status::Corruption(fmt::format("the secret of repository {} is truncated", path));

@@ -7,9 +7,13 @@
 //   <repo>/reserve        kReserveBytes of allocated zeros, deleted by gc to have room
 //                         to work on a full filesystem, made again when it is done
 //
-// The directory is mode 0700. Open() checks the format version and refuses one it does
-// not know (FailedPrecondition); opening an older version for writing upgrades it. Only one writer (ingest, prune, gc) opens a repository at a time;
-// a second gets Busy. Readers (list, mount) never take the lock.
+// Init makes the directory and the database directory mode 0700 and every file it
+// writes 0600, whatever the umask. Open() warns (spdlog) when the directory or the
+// secret has been opened to other users since, and goes on: a group may be meant to
+// read it. Open() checks the format version and refuses one it does not know
+// (FailedPrecondition); opening an older version for writing upgrades it. Only one
+// writer (ingest, prune, gc) opens a repository at a time; a second gets Busy.
+// Readers (list, mount) never take the lock.
 //
 // A Repository owns its engine, chunk store and catalog. It is thread-safe.
 #pragma once

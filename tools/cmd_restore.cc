@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <iostream>
 #include <map>
 #include <set>
 
@@ -30,25 +31,12 @@
 #include "ingest/libvirt.h"
 #include "store/repository.h"
 #include "tools/cli.h"
+#include "tools/restore_menu.h"
 
 namespace vmvault::tools {
 namespace {
 
 namespace fsys = std::filesystem;
-
-struct RestoreOptions {
-  std::string vm;
-  std::string backup = "latest";
-  std::string to;
-  std::string format = "raw";
-  std::string disk;
-  bool force = false;
-  std::string define;   // a new libvirt domain on the restored disks
-  std::string connect;  // its libvirt URI ("" = libvirt's default)
-};
-
-// Where --define puts the disk images when --to does not say.
-constexpr char kDefaultImageDir[] = "/var/lib/libvirt/images";
 
 // The backup named `which`: "latest", its directory name (2026-11-21T033000Z, with or
 // without the period: 2026-11/2026-11-21T033000Z) or its id.
@@ -418,6 +406,35 @@ Status RunRestore(const GlobalOptions& global, const RestoreOptions& o) {
   return Status::OK();
 }
 
+// --interactive: the menu fills in the options, then the restore runs as if they had
+// been given on the command line.
+Status RunInteractive(const GlobalOptions& global, const RestoreOptions& given) {
+  const RestoreOptions plain;
+  if (!given.vm.empty() || given.backup != plain.backup || !given.to.empty() ||
+      given.format != plain.format || !given.disk.empty() || given.force ||
+      !given.define.empty()) {
+    return Status::InvalidArgument(
+        "--interactive asks for the VM, the backup and where to restore it: leave out the "
+        "VM, the backup, --to, --format, --disk, --define and --force");
+  }
+  if (::isatty(STDIN_FILENO) == 0) {
+    return Status::InvalidArgument(
+        "--interactive asks its questions on a terminal, and standard input is not one; "
+        "name what to restore instead: vmvault restore VM [BACKUP] --to PATH");
+  }
+  std::optional<RestoreOptions> chosen;
+  {
+    VV_ASSIGN_OR_RETURN(auto repo, OpenRepo(global, store::RepoMode::kReadOnly));
+    VV_ASSIGN_OR_RETURN(chosen, AskRestore(repo->catalog(), given, std::cin, std::cout));
+  }
+  if (!chosen) {
+    fmt::print("Nothing restored.\n");
+    return Status::OK();
+  }
+  std::fflush(stdout);
+  return RunRestore(global, *chosen);
+}
+
 }  // namespace
 
 Command RestoreCommand() {
@@ -426,7 +443,8 @@ Command RestoreCommand() {
           "define them as a new libvirt domain",
           [](CLI::App& app, GlobalOptions& global) {
             auto o = std::make_shared<RestoreOptions>();
-            app.add_option("vm", o->vm, "The VM")->required();
+            auto interactive = std::make_shared<bool>(false);
+            app.add_option("vm", o->vm, "The VM (required unless --interactive)");
             app.add_option("backup", o->backup,
                            "The backup: latest (default), its name (2026-11-21T033000Z) or id");
             app.add_option("--to", o->to,
@@ -442,7 +460,15 @@ Command RestoreCommand() {
             app.add_option("--disk", o->disk, "Only this disk (by its name in the backup)");
             app.add_flag("--force", o->force,
                          "Replace existing files; allow writing over a block device");
-            return [&global, o]() -> Status {
+            app.add_flag("-i,--interactive", *interactive,
+                         "Choose the VM, the backup and what to do with it from menus on "
+                         "the terminal");
+            return [&global, o, interactive]() -> Status {
+              if (*interactive) return RunInteractive(global, *o);
+              if (o->vm.empty()) {
+                return Status::InvalidArgument(
+                    "say which VM to restore (see vmvault list), or use --interactive");
+              }
               if (!o->define.empty() && o->to.empty()) o->to = kDefaultImageDir;
               return RunRestore(global, *o);
             };

@@ -67,13 +67,7 @@ Result<Loaded> Load(const ScheduleArgs& a) {
 // --repo, else $VMVAULT_REPO, else the configuration file's repository, else the default.
 GlobalOptions WithRepo(const GlobalOptions& global, const ScheduleArgs& a,
                        const ingest::Config& config) {
-  GlobalOptions g = global;
-  const char* env = std::getenv("VMVAULT_REPO");
-  if (a.repo_option != nullptr && a.repo_option->count() == 0 &&
-      (env == nullptr || *env == '\0') && !config.repository.empty()) {
-    g.repo = config.repository;
-  }
-  return g;
+  return WithConfigRepo(global, a.repo_option, config.repository);
 }
 
 std::string Hostname() {

@@ -14,6 +14,7 @@
 #include <random>
 #include <thread>
 
+#include "store/verify.h"
 #include "tests/fs/mount_fixture.h"
 
 namespace vmvault::fs::testing {
@@ -198,6 +199,91 @@ TEST_F(MountTest, CorruptChunkGivesEioForItsRangeOnly) {
     EXPECT_TRUE(buf == ExpectedBytes(disk_, kCs, off, 4096)) << off;
   }
   close(fd);
+}
+
+// A damaged index page (cut short on disk, as a torn or corrupted value would be):
+// verify names the backup and disk, and the mount answers EIO for exactly the range
+// the page covers, never zeros, while the rest of the disk reads as it was.
+TEST_F(MountTest, CorruptIndexPageGivesEioForItsRangeOnly) {
+  DiskSpec big;
+  big.name = "big";
+  constexpr uint64_t kPage = uint64_t{store::kIndexPageSlots} * kCs;  // bytes a page covers
+  big.size = 2 * kPage + 10 * kCs;                                     // three pages
+  big.seed = 5;
+  big.has_data = [](uint64_t slot) { return slot % 700 == 3 || slot % 4096 == 4095; };
+  auto b = CommitDisks(writer_.get(), MakeVm("bulk"), TestTime(60), {big});
+  ASSERT_TRUE(b.ok()) << b.status().ToString();
+  // The second page of that disk, through the engine: its key ends in the page number.
+  std::string key, value;
+  ASSERT_TRUE(writer_->kv()
+                  .Scan(store::KvSpace::kIndex, "",
+                        [&](std::string_view k, std::string_view v) {
+                          if (v.size() == store::kIndexPageSlots * 16 && k.size() >= 8 &&
+                              k.substr(k.size() - 8) == std::string("\0\0\0\0\0\0\0\1", 8)) {
+                            key = k;
+                            value = v;
+                          }
+                          return true;
+                        })
+                  .ok());
+  ASSERT_FALSE(key.empty());
+  store::KvBatch batch;
+  batch.Put(store::KvSpace::kIndex, key, value.substr(0, 100 * 16));
+  ASSERT_TRUE(writer_->kv().Write(batch, true).ok());
+
+  auto report = store::Verify(*writer_, {});
+  ASSERT_TRUE(report.ok()) << report.status().ToString();
+  EXPECT_FALSE(report->ok());
+  for (const store::BackupVerdict& v : report->backups) {
+    if (v.backup.id != b->id) {
+      EXPECT_TRUE(v.problems.empty()) << v.backup.vm;
+      continue;
+    }
+    ASSERT_FALSE(v.problems.empty());
+    EXPECT_NE(v.problems[0].find("big"), std::string::npos) << v.problems[0];
+    EXPECT_NE(v.problems[0].find("page 1"), std::string::npos) << v.problems[0];
+  }
+
+  Mount();
+  const std::string path = BackupDir(*b, "bulk") + "/big.raw";
+  int fd = open(path.c_str(), O_RDONLY);
+  ASSERT_GE(fd, 0);
+  std::string buf(4096, '\0');
+  // Every read inside the page's range fails: data slots, holes, its first and last bytes.
+  for (uint64_t off : {kPage, kPage + 3 * kCs, kPage + 5 * kCs + 4096, kPage + 703 * kCs,
+                       2 * kPage - 4096}) {
+    errno = 0;
+    EXPECT_EQ(pread(fd, buf.data(), buf.size(), static_cast<off_t>(off)), -1) << off;
+    EXPECT_EQ(errno, EIO) << off;
+  }
+  // A read across the page's start stops short at it, or fails; never zeros past it.
+  const ssize_t across = pread(fd, buf.data(), buf.size(), static_cast<off_t>(kPage - 2048));
+  EXPECT_TRUE(across == -1 || across == 2048) << across;
+  if (across == 2048) {
+    EXPECT_TRUE(buf.substr(0, 2048) == ExpectedBytes(big, kCs, kPage - 2048, 2048));
+  }
+  // The pages before and after read byte for byte, data and holes alike.
+  for (uint64_t off : {uint64_t{0}, 3 * uint64_t{kCs}, 4095 * uint64_t{kCs},
+                       kPage - 4096, 2 * kPage, 2 * kPage + 3 * kCs, big.size - 4096}) {
+    ASSERT_EQ(pread(fd, buf.data(), buf.size(), static_cast<off_t>(off)), 4096) << off;
+    EXPECT_TRUE(buf == ExpectedBytes(big, kCs, off, 4096)) << off;
+  }
+  close(fd);
+  // The compacted views refuse the page too, and the other backup is untouched.
+  fd = open((BackupDir(*b, "bulk") + "/big.qcow2").c_str(), O_RDONLY);
+  ASSERT_GE(fd, 0);
+  std::string all(1 << 20, '\0');
+  bool failed = false;
+  for (off_t off = 0; !failed; off += static_cast<off_t>(all.size())) {
+    const ssize_t n = pread(fd, all.data(), all.size(), off);
+    if (n <= 0) {
+      failed = n < 0;
+      break;
+    }
+  }
+  EXPECT_TRUE(failed) << "a qcow2 view over the damaged page read through";
+  close(fd);
+  EXPECT_TRUE(ReadAll(BackupDir(first_) + "/vda.raw") == ExpectedBytes(disk_, kCs, 0, disk_.size));
 }
 
 // Chunks that RocksDB has flushed out of its memtable (into blob files) are read

@@ -83,6 +83,25 @@ TEST_F(HooksTest, VariablesAreSubstitutedInsideArgumentsAndExported) {
   EXPECT_EQ(r.argv[1], "web 01");
 }
 
+// No shell ever sees a hook's arguments or values: shell syntax in the configured
+// arguments and in a hostile VM name reaches the program as literal text.
+TEST_F(HooksTest, ShellSyntaxInArgumentsAndValuesIsPassedLiterally) {
+  const std::string canary = dir_ / "canary";
+  std::ofstream(canary) << "still here\n";
+  const std::string hook = Script("args.sh", "for a in \"$@\"; do echo \"[$a]\"; done > " +
+                                                 (dir_ / "args") + "\n");
+  const std::string rm = "; rm -f " + canary;
+  const HookCommand cmd = Hook({hook, rm, "$(rm -f " + canary + ")", "`rm -f " + canary + "`",
+                                "{{VM}}", "a && rm -f " + canary + " | cat > /dev/null", "*"});
+  const HookValues values = {{"VM", "x$(rm -f " + canary + ");rm -f " + canary}};
+  const HookResult r = RunHook(cmd, HookEvent::kPreBackup, values, std::chrono::seconds(30));
+  ASSERT_TRUE(r.status.ok()) << r.status.ToString();
+  EXPECT_EQ(Read("canary"), "still here\n");
+  EXPECT_EQ(Read("args"), "[" + rm + "]\n[$(rm -f " + canary + ")]\n[`rm -f " + canary +
+                              "`]\n[x$(rm -f " + canary + ");rm -f " + canary + "]\n[a && rm -f " +
+                              canary + " | cat > /dev/null]\n[*]\n");
+}
+
 TEST_F(HooksTest, AVariableTheCallerLeftOutIsLogged) {
   const std::string hook = Script("true.sh", "exit 0\n");
   const HookCommand cmd = Hook({hook, "{{Backup}}"});

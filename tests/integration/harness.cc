@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <pty.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdlib.h>
@@ -71,6 +72,91 @@ RunResult RunCmd(const std::vector<std::string>& argv, const std::vector<std::st
   return r;
 }
 
+PtyProcess::PtyProcess(const std::vector<std::string>& argv) {
+  std::vector<char*> args;
+  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  struct winsize ws = {};
+  ws.ws_row = 50;
+  ws.ws_col = 200;
+  const pid_t pid = ::forkpty(&fd_, nullptr, nullptr, &ws);
+  if (pid == 0) {
+    ::execvp(args[0], args.data());
+    ::_exit(127);
+  }
+  pid_ = pid;
+}
+
+PtyProcess::~PtyProcess() {
+  if (pid_ > 0) {
+    ::kill(pid_, SIGKILL);
+    ::waitpid(pid_, nullptr, 0);
+  }
+  if (fd_ >= 0) ::close(fd_);
+}
+
+bool PtyProcess::ReadSome(std::chrono::milliseconds wait) {
+  if (fd_ < 0) return false;
+  pollfd p = {fd_, POLLIN, 0};
+  const int r = ::poll(&p, 1, static_cast<int>(wait.count()));
+  if (r <= 0) return r == 0 || errno == EINTR;
+  char buf[4096];
+  const ssize_t n = ::read(fd_, buf, sizeof buf);
+  if (n > 0) {
+    out_.append(buf, static_cast<size_t>(n));
+    return true;
+  }
+  if (n < 0 && errno == EINTR) return true;
+  return false;  // EIO: the program closed the terminal
+}
+
+bool PtyProcess::WaitFor(const std::string& text, std::chrono::milliseconds bound) {
+  const auto deadline = std::chrono::steady_clock::now() + bound;
+  for (;;) {
+    if (const size_t at = out_.find(text, seen_); at != std::string::npos) {
+      seen_ = at + text.size();
+      return true;
+    }
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    if (!ReadSome(std::chrono::milliseconds(200))) {
+      if (const size_t at = out_.find(text, seen_); at != std::string::npos) {
+        seen_ = at + text.size();
+        return true;
+      }
+      return false;
+    }
+  }
+}
+
+void PtyProcess::SendLine(const std::string& line) {
+  const std::string data = line + "\n";
+  for (size_t off = 0; off < data.size();) {
+    const ssize_t n = ::write(fd_, data.data() + off, data.size() - off);
+    if (n <= 0) return;
+    off += static_cast<size_t>(n);
+  }
+}
+
+int PtyProcess::Wait(std::chrono::milliseconds bound) {
+  if (pid_ <= 0) return -1;
+  const auto deadline = std::chrono::steady_clock::now() + bound;
+  while (ReadSome(std::chrono::milliseconds(200)) &&
+         std::chrono::steady_clock::now() < deadline) {
+  }
+  int status = 0;
+  pid_t r;
+  while ((r = ::waitpid(pid_, &status, WNOHANG)) == 0 &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  if (r == 0) {
+    ::kill(pid_, SIGKILL);
+    ::waitpid(pid_, &status, 0);
+  }
+  pid_ = -1;
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
 int Sh(const std::string& command) {
   const int status = std::system(command.c_str());
   return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
@@ -93,14 +179,22 @@ bool IsMountPoint(const std::string& path) {
 
 bool IsRoot() { return ::geteuid() == 0; }
 
-Mount::Mount(const std::string& repo, const std::string& mountpoint) : mountpoint_(mountpoint) {
+Mount::Mount(const std::string& repo, const std::string& mountpoint,
+             const std::vector<std::string>& extra)
+    : mountpoint_(mountpoint) {
   std::filesystem::create_directories(mountpoint_);
+  std::vector<std::string> argv = {"vmvault", "mount", "-f", "-q", "--repo", repo};
+  argv.insert(argv.end(), extra.begin(), extra.end());
+  argv.push_back(mountpoint_);
+  std::vector<char*> args;
+  for (std::string& a : argv) args.push_back(a.data());
+  args.push_back(nullptr);
+  const std::string binary = VmvaultPath();
   pid_ = ::fork();
   if (pid_ == 0) {
     const int devnull = ::open("/dev/null", O_RDWR);
     ::dup2(devnull, 0);
-    ::execl(VmvaultPath().c_str(), "vmvault", "mount", "-f", "-q", "--repo", repo.c_str(),
-            mountpoint_.c_str(), nullptr);
+    ::execv(binary.c_str(), args.data());
     ::_exit(127);
   }
   for (int i = 0; i < 200 && pid_ > 0; ++i) {

@@ -35,7 +35,9 @@ std::string VmvaultPath();
 // destroyed.
 class Mount {
  public:
-  Mount(const std::string& repo, const std::string& mountpoint);
+  // `extra`: more options for `vmvault mount` (e.g. --allow-other).
+  Mount(const std::string& repo, const std::string& mountpoint,
+        const std::vector<std::string>& extra = {});
   ~Mount();
   bool ok() const { return pid_ > 0 && mounted_; }
   const std::string& path() const { return mountpoint_; }
@@ -91,6 +93,39 @@ class Process {
   pid_t pid_ = -1;
   bool exited_ = false;
   std::string ended_;
+};
+
+// A program on a pseudo-terminal (forkpty), driven like a user at a terminal: wait for
+// text to appear, type a line. Destroying it kills the program by PID if it still runs.
+class PtyProcess {
+ public:
+  explicit PtyProcess(const std::vector<std::string>& argv);
+  ~PtyProcess();
+  PtyProcess(const PtyProcess&) = delete;
+  PtyProcess& operator=(const PtyProcess&) = delete;
+
+  bool started() const { return pid_ > 0; }
+  // Reads the terminal until `text` appears after the previous match; false when the
+  // program closes the terminal first or `bound` passes (a bound against hangs, not a
+  // timing assertion). The next WaitFor searches after this match.
+  bool WaitFor(const std::string& text,
+               std::chrono::milliseconds bound = std::chrono::seconds(60));
+  // Types `line` and Enter.
+  void SendLine(const std::string& line);
+  // Reads until the program exits (up to `bound`, then SIGKILL) and returns its exit
+  // code (128 + signal when killed).
+  int Wait(std::chrono::milliseconds bound = std::chrono::seconds(120));
+  // Everything the program wrote to the terminal so far.
+  const std::string& output() const { return out_; }
+
+ private:
+  // Reads what is there within `wait`; false once the terminal is closed.
+  bool ReadSome(std::chrono::milliseconds wait);
+
+  int fd_ = -1;
+  pid_t pid_ = -1;
+  std::string out_;
+  size_t seen_ = 0;
 };
 
 // A QMP client (QEMU's JSON monitor) on a unix socket. Not thread-safe.

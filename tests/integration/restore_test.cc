@@ -4,7 +4,9 @@
 // touching anything.
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <filesystem>
+#include <memory>
 
 #include <gtest/gtest.h>
 
@@ -207,6 +209,185 @@ TEST_F(RestoreTest, BlockDeviceGetsEveryByteHolesIncluded) {
   RunResult too_small = Restore({"web", "--to", small_dev.path(), "--force"});
   EXPECT_EQ(too_small.exit_code, kExitBadInput);
   EXPECT_NE(too_small.err.find("holds"), std::string::npos) << too_small.err;
+}
+
+// restore --interactive on a pseudo-terminal: the menus as a user sees them.
+class InteractiveRestoreTest : public RestoreTest {
+ protected:
+  void SetUp() override {
+    RestoreTest::SetUp();
+    if (IsSkipped()) return;
+    // A second VM listed before web, and a second backup of web.
+    Ingest({"--file", MakeDisk("app.raw", "24M"), "--vm", "app"});
+    first_ = tmp_ / "first.raw";
+    ASSERT_EQ(Sh("cp --sparse=always " + source_ + " " + first_), 0);
+    ASSERT_EQ(Sh("head -c 65536 /dev/urandom | dd of=" + source_ +
+                 " bs=65536 seek=40 conv=notrunc status=none"), 0);
+    Ingest({"--file", source_, "--vm", "web"});
+    const nlohmann::json list = ListJson(repo_);
+    ASSERT_EQ(list.size(), 2u);
+    ASSERT_EQ(list[1]["name"], "web");
+    ASSERT_EQ(list[1]["backups"].size(), 2u);
+    older_ = list[1]["backups"][0]["name"];
+    newer_ = list[1]["backups"][1]["name"];
+  }
+
+  std::unique_ptr<PtyProcess> Start() {
+    auto p = std::make_unique<PtyProcess>(
+        std::vector<std::string>{VmvaultPath(), "restore", "--interactive", "--repo", repo_});
+    EXPECT_TRUE(p->started());
+    return p;
+  }
+
+  // Answers the VM, backup and action menus: web, the given backup (1 = newest), file.
+  void PickWebBackup(PtyProcess& p, const std::string& backup) {
+    ASSERT_TRUE(p.WaitFor("Choose 1-2")) << p.output();
+    p.SendLine("2");
+    ASSERT_TRUE(p.WaitFor("Backups of web, newest first:")) << p.output();
+    ASSERT_TRUE(p.WaitFor("Choose 1-2")) << p.output();
+    p.SendLine(backup);
+    ASSERT_TRUE(p.WaitFor("Action:")) << p.output();
+  }
+
+  std::string first_;  // the disk as the older backup of web holds it
+  std::string older_, newer_;
+};
+
+TEST_F(InteractiveRestoreTest, PicksABackupAndRestoresItToAFile) {
+  // Newest first, with time, size and verification state.
+  ASSERT_EQ(RunCmd({VmvaultPath(), "verify", "--repo", repo_, "--vm", "web"}).exit_code, 0);
+  auto p = Start();
+  ASSERT_TRUE(p->WaitFor("VMs:")) << p->output();
+  ASSERT_TRUE(p->WaitFor("1) app")) << p->output();
+  ASSERT_TRUE(p->WaitFor("2) web  (2 backups")) << p->output();
+  PickWebBackup(*p, "2");
+  const std::string menu = p->output();
+  const size_t n = menu.find(" 1) " + newer_), o = menu.find(" 2) " + older_);
+  ASSERT_NE(n, std::string::npos) << menu;
+  ASSERT_NE(o, std::string::npos) << menu;
+  EXPECT_NE(menu.find("24.0 MiB", n), std::string::npos) << menu;
+  EXPECT_NE(menu.find("verified", n), std::string::npos) << menu;
+  ASSERT_TRUE(p->WaitFor("Choose 1-2")) << p->output();  // file or device; no domain XML
+  p->SendLine("1");
+  ASSERT_TRUE(p->WaitFor("Format:")) << p->output();
+  ASSERT_TRUE(p->WaitFor("Choose 1-4")) << p->output();
+  p->SendLine("1");
+  ASSERT_TRUE(p->WaitFor("Write to")) << p->output();
+  const std::string out = tmp_ / "picked.raw";
+  p->SendLine(out);
+  ASSERT_TRUE(p->WaitFor("Go on? [y/N]")) << p->output();
+  EXPECT_FALSE(std::filesystem::exists(out)) << "nothing written before the confirmation";
+  p->SendLine("y");
+  EXPECT_EQ(p->Wait(), 0) << p->output();
+  EXPECT_EQ(CompareFiles(out, first_), "") << p->output();
+  EXPECT_NE(CompareFiles(out, source_), "");
+
+  // The newest, as qcow2, replacing an existing file after asking.
+  const std::string q = tmp_ / "picked.qcow2";
+  ASSERT_EQ(Sh("echo old > " + q), 0);
+  p = Start();
+  PickWebBackup(*p, "1");
+  p->SendLine("1");
+  ASSERT_TRUE(p->WaitFor("Choose 1-4")) << p->output();
+  p->SendLine("2");
+  ASSERT_TRUE(p->WaitFor("Write to")) << p->output();
+  p->SendLine(q);
+  ASSERT_TRUE(p->WaitFor("exists. Replace it? [y/N]")) << p->output();
+  p->SendLine("y");
+  ASSERT_TRUE(p->WaitFor("Go on? [y/N]")) << p->output();
+  p->SendLine("yes");
+  EXPECT_EQ(p->Wait(), 0) << p->output();
+  RunResult cmp = RunCmd({"qemu-img", "compare", "-f", "raw", "-F", "qcow2", source_, q});
+  EXPECT_EQ(cmp.exit_code, 0) << cmp.out << cmp.err;
+}
+
+TEST_F(InteractiveRestoreTest, BadInputAsksAgainAndQuittingWritesNothing) {
+  const auto before = [&] {
+    std::vector<std::string> names;
+    for (const auto& e : std::filesystem::directory_iterator(tmp_.path())) {
+      names.push_back(e.path().filename());
+    }
+    std::sort(names.begin(), names.end());
+    return names;
+  };
+  const std::vector<std::string> files = before();
+  // Bad answers re-ask; 'q' at the first menu quits.
+  auto p = Start();
+  ASSERT_TRUE(p->WaitFor("Choose 1-2")) << p->output();
+  for (const std::string bad : {"x", "0", "3", "-1", "", "1 2"}) {
+    p->SendLine(bad);
+    ASSERT_TRUE(p->WaitFor("is not one of the numbers 1-2")) << bad << ": " << p->output();
+    ASSERT_TRUE(p->WaitFor("Choose 1-2")) << p->output();
+  }
+  p->SendLine("q");
+  EXPECT_EQ(p->Wait(), 0) << p->output();
+  EXPECT_NE(p->output().find("Nothing restored."), std::string::npos) << p->output();
+
+  // Everything answered, then no at the confirmation.
+  const std::string out = tmp_ / "declined.raw";
+  p = Start();
+  PickWebBackup(*p, "1");
+  p->SendLine("1");
+  ASSERT_TRUE(p->WaitFor("Choose 1-4")) << p->output();
+  p->SendLine("4");
+  ASSERT_TRUE(p->WaitFor("Write to")) << p->output();
+  p->SendLine("");
+  ASSERT_TRUE(p->WaitFor("Please type an answer")) << p->output();
+  p->SendLine(out);
+  ASSERT_TRUE(p->WaitFor("Go on? [y/N]")) << p->output();
+  p->SendLine("");
+  EXPECT_EQ(p->Wait(), 0) << p->output();
+  EXPECT_NE(p->output().find("Nothing restored."), std::string::npos) << p->output();
+
+  // 'q' in the middle, and the end of input (Ctrl-D).
+  p = Start();
+  PickWebBackup(*p, "2");
+  p->SendLine("q");
+  EXPECT_EQ(p->Wait(), 0) << p->output();
+  p = Start();
+  ASSERT_TRUE(p->WaitFor("Choose 1-2")) << p->output();
+  p->SendLine("\x04");
+  EXPECT_EQ(p->Wait(), 0) << p->output();
+  EXPECT_EQ(before(), files) << "no file written or left behind";
+}
+
+TEST_F(InteractiveRestoreTest, RestoresToABlockDeviceOnlyAfterYes) {
+  const std::string backing = tmp_ / "device.img";
+  ASSERT_EQ(Sh("head -c 25165824 /dev/zero | tr '\\0' '\\377' > " + backing), 0);
+  LoopDevice dev(backing);
+  ASSERT_FALSE(dev.path().empty());
+  auto restore_to_device = [&](const std::string& answer) {
+    auto p = Start();
+    PickWebBackup(*p, "1");
+    p->SendLine("2");
+    ASSERT_TRUE(p->WaitFor("block device")) << p->output();
+    p->SendLine(dev.path());
+    ASSERT_TRUE(p->WaitFor("Type yes to go on:")) << p->output();
+    p->SendLine(answer);
+    EXPECT_EQ(p->Wait(), 0) << p->output();
+  };
+  // "y" is not enough for a device: its first bytes are still 0xff.
+  restore_to_device("y");
+  EXPECT_EQ(Sh("test $(head -c 65536 " + dev.path() + " | tr -d '\\377' | wc -c) -eq 0"), 0)
+      << "the device was written";
+  restore_to_device("yes");
+  EXPECT_EQ(RunCmd({"cmp", "-n", "25165824", dev.path(), source_}).exit_code, 0);
+}
+
+TEST_F(InteractiveRestoreTest, RefusesWithoutATerminal) {
+  // RunCmd gives the program /dev/null as standard input.
+  RunResult r = RunCmd({VmvaultPath(), "restore", "--interactive", "--repo", repo_});
+  EXPECT_EQ(r.exit_code, kExitBadInput);
+  EXPECT_NE(r.err.find("standard input is not one"), std::string::npos) << r.err;
+  RunResult piped = RunCmd({"sh", "-c", "echo 1 | " + VmvaultPath() +
+                                            " restore --interactive --repo " + repo_});
+  EXPECT_EQ(piped.exit_code, kExitBadInput) << piped.err;
+  RunResult mixed = RunCmd({VmvaultPath(), "restore", "--interactive", "--repo", repo_, "web"});
+  EXPECT_EQ(mixed.exit_code, kExitBadInput);
+  EXPECT_NE(mixed.err.find("leave out"), std::string::npos) << mixed.err;
+  RunResult no_vm = RunCmd({VmvaultPath(), "restore", "--repo", repo_, "--to", tmp_ / "x"});
+  EXPECT_EQ(no_vm.exit_code, kExitBadInput);
+  EXPECT_NE(no_vm.err.find("--interactive"), std::string::npos) << no_vm.err;
 }
 
 }  // namespace
