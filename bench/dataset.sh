@@ -13,6 +13,13 @@
 #   debian-v3.raw    v2 after another day: `apt-get install vim curl rsync man-db`,
 #                    nginx log rotated (gzip) and restarted, more logs and uploads, db pages
 #                    rewritten, a cache file replaced
+#   sparse-64g.raw   64 GiB sparse raw disk holding ~5 GiB: v1's bytes at 0, 24 GiB and
+#                    48 GiB (1 MiB-aligned copies), 1 GiB of seeded random bytes at 60 GiB
+#                    and 256 MiB more at 37 GiB + 4 KiB (not chunk-aligned)
+#   growth-1t.raw    1 TiB sparse raw disk holding the first GiB of v1 in four 256 MiB
+#                    stretches at 0, 300 GiB, 600 GiB and 1 TiB - 256 MiB
+#   growth-1g.raw    1 GiB raw disk holding the same GiB contiguously (the growth check:
+#                    ingest time of the 1 TiB disk over that of the 1 GiB one)
 #   dataset.txt      what was built: sizes, allocated bytes, bytes changed between versions
 #
 # Each file is built only if missing (delete it to rebuild it and the ones after it).
@@ -251,13 +258,59 @@ if [[ ! -f $V3 ]]; then
   mv "$V3.partial" "$V3"
 fi
 
+# --- sparse disks ------------------------------------------------------------------------
+# Seeded random bytes written at an offset of an existing file, without truncating it.
+put_random() {  # put_random FILE OFFSET BYTES SEED
+  "$PY" - "$@" <<'PY'
+import os, random, sys
+path, off, size, seed = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+rnd = random.Random(seed)
+fd = os.open(path, os.O_WRONLY)
+while size > 0:
+    n = min(size, 1 << 20); os.pwrite(fd, rnd.randbytes(n), off); off += n; size -= n
+os.close(fd)
+PY
+}
+GIB=$((1 << 30))
+SPARSE="$CACHE/sparse-64g.raw"
+if [[ ! -f $SPARSE ]]; then
+  log "sparse-64g: v1 at 0, 24 GiB, 48 GiB; random at 37 GiB + 4 KiB and 60 GiB"
+  rm -f "$SPARSE.partial"
+  truncate -s $((64 * GIB)) "$SPARSE.partial"
+  for at_gib in 0 24 48; do   # conv=sparse: v1's holes stay holes
+    dd if="$V1" of="$SPARSE.partial" bs=1M seek=$((at_gib << 10)) conv=notrunc,sparse status=none
+  done
+  put_random "$SPARSE.partial" $((37 * GIB + 4096)) $((256 << 20)) 41
+  put_random "$SPARSE.partial" $((60 * GIB)) "$GIB" 42
+  mv "$SPARSE.partial" "$SPARSE"
+fi
+G1T="$CACHE/growth-1t.raw"
+G1G="$CACHE/growth-1g.raw"
+if [[ ! -f $G1T || ! -f $G1G ]]; then
+  log "growth: the first GiB of v1 in a 1 TiB sparse disk (4 stretches) and in a 1 GiB disk"
+  rm -f "$G1T.partial" "$G1G.partial"
+  truncate -s $((1024 * GIB)) "$G1T.partial"
+  i=0
+  for at_mib in 0 $((300 << 10)) $((600 << 10)) $(((1 << 20) - 256)); do
+    dd if="$V1" of="$G1T.partial" bs=1M skip=$((i * 256)) count=256 seek="$at_mib" \
+       conv=notrunc status=none
+    i=$((i + 1))
+  done
+  truncate -s "$GIB" "$G1G.partial"
+  dd if="$V1" of="$G1G.partial" bs=1M count=1024 conv=notrunc status=none
+  mv "$G1T.partial" "$G1T"
+  mv "$G1G.partial" "$G1G"
+fi
+
 # --- report ------------------------------------------------------------------------------
-if [[ ! -f $CACHE/dataset.txt || $CACHE/dataset.txt -ot $V3 ]]; then
+newest=$(ls -t "$V3" "$SPARSE" "$G1T" "$G1G" | head -1)
+if [[ ! -f $CACHE/dataset.txt || $CACHE/dataset.txt -ot $newest ]]; then
   log "measuring (compare reads 3 x 8 GiB, ~1 min)"
   {
     echo "# vmvault bench dataset ($(date -u +%F), $CACHE)"
     echo "rootfs: $(du -sb "$CACHE/rootfs" | cut -f1) bytes (du -sb)"
-    for f in debian-v1.raw debian-v1.qcow2 debian-v2.raw debian-v3.raw; do
+    for f in debian-v1.raw debian-v1.qcow2 debian-v2.raw debian-v3.raw sparse-64g.raw \
+             growth-1t.raw growth-1g.raw; do
       printf '%-16s virtual %s  file %s  du %s  allocated(qemu-img map) %s\n' "$f" \
         "$(qemu-img info --output=json "$CACHE/$f" | python3 -c 'import json,sys;print(json.load(sys.stdin)["virtual-size"])')" \
         "$(stat -c %s "$CACHE/$f")" "$(du -B1 "$CACHE/$f" | cut -f1)" "$(allocated "$CACHE/$f")"

@@ -82,24 +82,35 @@ median() { python3 -c 'import statistics,sys; print(f"{statistics.median(float(x
 # FUSE mounts started by the script; unmounted by unmount_all (call it from the trap).
 MOUNTS=()
 MOUNT_PIDS=()
-mount_repo() {  # mount_repo REPO MNT: foreground mount in the background, wait for it
-  local repo=$1 mnt=$2 i
+# mount_fuse MNT PATH TIMEOUT_S CMD...: runs CMD, a FUSE server staying in the
+# foreground, in the background; returns once MNT is mounted and MNT/PATH exists, or
+# 1 (said in the log) when that does not happen within TIMEOUT_S.
+mount_fuse() {
+  local mnt=$1 path=$2 timeout=$3 i
+  shift 3
   mkdir -p "$mnt"
-  "$VMVAULT" mount --repo "$repo" "$mnt" -f >"$mnt.log" 2>&1 &
+  "$@" >"$mnt.log" 2>&1 &
   MOUNT_PIDS+=($!)
   MOUNTS+=("$mnt")
-  for i in $(seq 1 100); do
-    mountpoint -q "$mnt" && [[ -e $mnt/$3 ]] && return 0
+  for ((i = 0; i < timeout * 10; i++)); do
+    mountpoint -q "$mnt" && [[ -e $mnt/$path ]] && return 0
+    kill -0 "${MOUNT_PIDS[-1]}" 2>/dev/null || break
     sleep 0.1
   done
-  die "mount of $repo on $mnt did not come up: $(cat "$mnt.log")"
+  log "mount on $mnt did not come up: $(tail -5 "$mnt.log")"
+  return 1
 }
+mount_repo() {  # mount_repo REPO MNT PATH: vmvault mount, waits for MNT/PATH
+  mount_fuse "$2" "$3" 10 "$VMVAULT" mount --repo "$1" "$2" -f || die "cannot mount $1"
+}
+is_mounted() { awk -v m="$1" '$2 == m {f = 1} END {exit !f}' /proc/mounts; }
 unmount_all() {
   local m p
   for m in "${MOUNTS[@]}"; do
     # /proc/mounts, not mountpoint(1): a crashed FUSE server leaves a mount that stat fails on
-    if awk -v m="$m" '$2 == m {f = 1} END {exit !f}' /proc/mounts; then
-      fusermount3 -u "$m" 2>/dev/null || fusermount3 -uz "$m" || true
+    if is_mounted "$m"; then
+      fusermount3 -u "$m" 2>/dev/null || umount "$m" 2>/dev/null || fusermount3 -uz "$m" ||
+        umount -l "$m" || true
     fi
   done
   for p in "${MOUNT_PIDS[@]}"; do

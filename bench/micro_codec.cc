@@ -1,10 +1,18 @@
 // Micro-benchmarks of the per-chunk work of ingest: hashing (store::ChunkHasher),
-// compression and decompression (store::ChunkEncoder / ChunkDecoder) and zero
-// detection (IsAllZero). All data is generated from fixed seeds.
+// compression and decompression (store::ChunkEncoder / ChunkDecoder), zero
+// detection (IsAllZero), and the chunk store on RocksDB: the dedup lookup
+// (store::ChunkStore::Lookup) and the read of a chunk a mount has not cached
+// (store::ChunkStore::Read).
+// All data is generated from fixed seeds.
 #include <benchmark/benchmark.h>
 
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <filesystem>
+#include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -12,6 +20,7 @@
 #include "base/bytes.h"
 #include "store/chunk_codec.h"
 #include "store/chunk_id.h"
+#include "store/repository.h"
 
 namespace vmvault {
 namespace {
@@ -165,6 +174,114 @@ void BM_IsAllZero(benchmark::State& state) {
   state.SetBytesProcessed(static_cast<int64_t>(state.iterations()) * static_cast<int64_t>(kChunk));
 }
 BENCHMARK(BM_IsAllZero);
+
+// --- the chunk store on RocksDB: dedup lookup, chunk read -------------------------
+
+// A RocksDB repository in a temporary directory, flushed to SST and blob files, built
+// once and removed at exit. It holds kLookupChunks tiny chunks (their metadata stands
+// for 64 GiB of distinct 256 KiB chunks: Lookup reads only the metadata) and
+// kReadChunks real 256 KiB text chunks compressed at level 3, which go to blob files as
+// every real chunk does.
+constexpr uint64_t kLookupChunks = 1 << 18;
+constexpr uint64_t kReadChunks = 256;
+
+struct StoreFixture {
+  std::filesystem::path dir;
+  std::unique_ptr<store::Repository> repo;
+  std::vector<store::ChunkId> stored, absent, readable;
+
+  static void Check(const Status& s, const char* what) {
+    if (!s.ok()) {
+      std::fprintf(stderr, "vmvault_micro: %s: %s\n", what, s.ToString().c_str());
+      std::abort();
+    }
+  }
+
+  StoreFixture() {
+    std::string tmpl = (std::filesystem::temp_directory_path() / "vmvault-micro.XXXXXX").string();
+    if (mkdtemp(tmpl.data()) == nullptr) Check(Status::IOError("mkdtemp"), "temp dir");
+    dir = tmpl;
+    store::RepoConfig config;
+    config.id = "bench";
+    Check(store::Repository::Init((dir / "repo").string(), config), "init");
+    Result<std::unique_ptr<store::Repository>> r =
+        store::Repository::Open((dir / "repo").string(), store::RepoMode::kWrite);
+    Check(r.status(), "open");
+    repo = std::move(r).value();
+    store::ChunkEncoder encoder(3);
+    std::string value;
+    for (uint64_t i = 0; i < 2 * kLookupChunks; ++i) {
+      uint8_t plain[16];
+      std::memcpy(plain, &i, 8);
+      std::memcpy(plain + 8, "lookup!!", 8);
+      const store::ChunkId id = repo->hasher().Hash(plain);
+      if (i % 2 == 1) {  // every other id is never stored: the misses
+        absent.push_back(id);
+        continue;
+      }
+      encoder.Encode(plain, &value);
+      Check(repo->chunks().Put(id, value), "put");
+      stored.push_back(id);
+    }
+    for (uint64_t i = 0; i < kReadChunks; ++i) {
+      const std::vector<uint8_t> plain = TextBytes(kChunk, 1000 + i);
+      readable.push_back(repo->hasher().Hash(plain));
+      encoder.Encode(plain, &value);
+      Check(repo->chunks().Put(readable.back(), value), "put");
+    }
+    Check(repo->kv().Flush(), "flush");
+  }
+  ~StoreFixture() {
+    repo.reset();
+    std::error_code ec;
+    std::filesystem::remove_all(dir, ec);
+  }
+};
+
+StoreFixture& Store() {
+  static StoreFixture f;
+  return f;
+}
+
+// state.range(0): 1 looks up stored chunks (the dedup hit of a later backup), 0 absent
+// ones (a new chunk), in a seeded random order.
+void BM_ChunkStoreLookup(benchmark::State& state) {
+  StoreFixture& f = Store();
+  const std::vector<store::ChunkId>& ids = state.range(0) != 0 ? f.stored : f.absent;
+  uint64_t seed = 11;
+  for (auto _ : state) {
+    const store::ChunkId& id = ids[SplitMix(seed) % ids.size()];
+    Result<std::optional<store::ChunkMeta>> meta = f.repo->chunks().Lookup(id);
+    if (!meta.ok() || meta->has_value() != (state.range(0) != 0)) {
+      state.SkipWithError("unexpected lookup result");
+      break;
+    }
+    benchmark::DoNotOptimize(meta);
+  }
+  state.SetItemsProcessed(static_cast<int64_t>(state.iterations()));
+  state.SetLabel(state.range(0) != 0 ? "hit" : "miss");
+}
+BENCHMARK(BM_ChunkStoreLookup)->ArgName("stored")->Arg(1)->Arg(0);
+
+// What a mount does for a chunk it has not cached: the blob read, zstd, the re-hash.
+// Blob files in the page cache (RocksDB keeps no cache of blobs here).
+void BM_ChunkStoreRead(benchmark::State& state) {
+  StoreFixture& f = Store();
+  uint64_t seed = 13;
+  std::string plain;
+  for (auto _ : state) {
+    const store::ChunkId& id = f.readable[SplitMix(seed) % f.readable.size()];
+    Status s = f.repo->chunks().Read(id, &plain);
+    if (!s.ok()) {
+      state.SkipWithError(s.ToString().c_str());
+      break;
+    }
+    benchmark::DoNotOptimize(plain.data());
+  }
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations()) * static_cast<int64_t>(kChunk));
+  state.SetLabel("text, 256 KiB");
+}
+BENCHMARK(BM_ChunkStoreRead);
 
 }  // namespace
 }  // namespace vmvault
