@@ -1,7 +1,9 @@
 // IndexPageCache: cached pages of disk indexes (store::Catalog::ReadIndexPage), shared
 // by every raw view of the mount. A page holds kIndexPageSlots chunk ids; a page the
 // catalog does not store (all holes) is cached as an empty IndexPage that costs a few
-// bytes, so a sparse disk's absent pages are cheap to skip after the first look.
+// bytes, so a sparse disk's absent pages are cheap to skip after the first look. The
+// cache does not know whether an absent page should have held data: its readers ask
+// the disk summary (RawView, DataMap).
 //
 // Each IndexPage also knows where every run of holes or data ends (RunEnd), which
 // makes region lookups and SEEK_DATA/SEEK_HOLE within a page O(1), and how many data
@@ -82,6 +84,7 @@ class IndexPageCache {
   // last page); a stored page of another length is Corruption. 0: not checked.
   Result<Page> Get(const IndexPageKey& key, uint64_t slots = 0);
   CacheStats stats() const { return lru_.stats(); }
+  const store::Catalog& catalog() const { return *catalog_; }
 
  private:
   const store::Catalog* catalog_;

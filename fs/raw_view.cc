@@ -15,6 +15,14 @@ uint64_t AllocatedBytes(const store::DiskRecord& r) {
   return std::min<uint64_t>(r.data_chunks * uint64_t{r.chunk_size}, r.virtual_size);
 }
 
+// What the summary is checked against: not the record's partitions or paths.
+store::DiskRecord Shape(const store::DiskRecord& r) {
+  store::DiskRecord shape;
+  shape.virtual_size = r.virtual_size;
+  shape.chunk_size = r.chunk_size;
+  return shape;
+}
+
 }  // namespace
 
 RawView::RawView(IndexPageCache* pages, uint64_t backup_id, uint32_t disk,
@@ -24,7 +32,13 @@ RawView::RawView(IndexPageCache* pages, uint64_t backup_id, uint32_t disk,
       disk_(disk),
       size_(record.virtual_size),
       chunk_size_(record.chunk_size),
-      allocated_(AllocatedBytes(record)) {}
+      allocated_(AllocatedBytes(record)),
+      summary_([pages, backup_id, disk, shape = Shape(record)]()
+                   -> Result<std::shared_ptr<const std::optional<store::DiskSummary>>> {
+        VV_ASSIGN_OR_RETURN(std::optional<store::DiskSummary> s,
+                            pages->catalog().ReadStoredDiskSummary(backup_id, disk, shape));
+        return std::make_shared<const std::optional<store::DiskSummary>>(std::move(s));
+      }) {}
 
 Status RawView::CheckValid() const {
   if (chunk_size_ == 0 || !std::has_single_bit(chunk_size_)) {
@@ -36,8 +50,22 @@ Status RawView::CheckValid() const {
 
 Result<IndexPageCache::Page> RawView::PageAt(uint64_t page) const {
   const uint64_t slots = (size_ + chunk_size_ - 1) / chunk_size_;
-  return pages_->Get({backup_id_, disk_, page},
-                     std::min<uint64_t>(kPageSlots, slots - std::min(slots, page * kPageSlots)));
+  VV_ASSIGN_OR_RETURN(
+      IndexPageCache::Page p,
+      pages_->Get({backup_id_, disk_, page},
+                  std::min<uint64_t>(kPageSlots, slots - std::min(slots, page * kPageSlots))));
+  if (!p->absent()) return p;
+  // Absent: holes, unless the summary says the page held data (the backup exists, or
+  // the page read would have been NotFound).
+  VV_ASSIGN_OR_RETURN(const std::optional<store::DiskSummary>* summary, summary_.Get());
+  if (!summary->has_value() || page >= (*summary)->pages()) return p;
+  if (const uint16_t held = (*summary)->page_data_slots[page]; held != 0) {
+    return Status::Corruption(fmt::format(
+        "index page {} of disk {} of backup {} is missing; its summary says it held {} data "
+        "chunks",
+        page, disk_, backup_id_, held));
+  }
+  return p;
 }
 
 Status RawView::RegionAt(uint64_t offset, Region* out) const {

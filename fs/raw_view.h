@@ -7,15 +7,25 @@
 // st_blocks from DiskRecord::data_chunks. SEEK_DATA and SEEK_HOLE walk index pages,
 // skipping absent (all-hole) pages without reading any slot.
 //
+// An absent page is holes only when the disk summary stored at commit says the page
+// held no data; one the summary says held data is missing (damage), and every read or
+// seek in its range is Corruption, never zeros. The summary is read once, at the first
+// absent page. A disk without a stored summary (a format 1 repository opened only for
+// reading) cannot tell the two apart: its absent pages read as holes.
+//
 // The catalog and the page cache are not owned and must outlive the view. RawView is
 // immutable and thread-safe.
 #pragma once
 
 #include <cstdint>
 
+#include <optional>
+
 #include "fs/index_page_cache.h"
+#include "fs/lazy.h"
 #include "fs/view.h"
 #include "store/catalog.h"
+#include "store/disk_summary.h"
 
 namespace vmvault::fs {
 
@@ -35,6 +45,8 @@ class RawView final : public View {
 
  private:
   Status CheckValid() const;
+  // Index page `page`; Corruption when it is absent but the stored summary says it
+  // held data.
   Result<IndexPageCache::Page> PageAt(uint64_t page) const;
   Result<uint64_t> Seek(uint64_t offset, bool want_data) const;
 
@@ -44,6 +56,8 @@ class RawView final : public View {
   const uint64_t size_;
   const uint32_t chunk_size_;
   const uint64_t allocated_;
+  // The summary stored at commit; nullopt when the disk has none.
+  Lazy<std::optional<store::DiskSummary>> summary_;
 };
 
 }  // namespace vmvault::fs

@@ -333,22 +333,34 @@ Status CheckDiskShape(const DiskRecord& d, std::string_view what) {
 
 Result<DiskSummary> Catalog::ReadDiskSummary(uint64_t backup_id, uint32_t disk,
                                              const DiskRecord& record) const {
+  VV_ASSIGN_OR_RETURN(std::optional<DiskSummary> stored,
+                      ReadStoredDiskSummary(backup_id, disk, record));
+  if (!stored) return ComputeDiskSummary(backup_id, disk, record);
+  return *std::move(stored);
+}
+
+Result<std::optional<DiskSummary>> Catalog::ReadStoredDiskSummary(
+    uint64_t backup_id, uint32_t disk, const DiskRecord& record) const {
+  VV_RETURN_IF_ERROR(
+      CheckDiskShape(record, fmt::format("disk {} of backup {}", disk, backup_id)));
   std::string value;
   Status s = kv_->Get(KvSpace::kCatalog, SummaryKey(backup_id, disk), &value);
-  if (s.IsNotFound()) return ComputeDiskSummary(backup_id, disk, record);
+  if (s.IsNotFound()) {
+    // A removed backup has no summary either: that is NotFound, not "none stored".
+    VV_RETURN_IF_ERROR(CheckBackupExists(backup_id));
+    return std::optional<DiskSummary>();
+  }
   VV_RETURN_IF_ERROR(s);
   Result<DiskSummary> summary = DecodeDiskSummary(value);
   if (!summary.ok()) {
     return summary.status().WithContext(fmt::format("backup {} disk {}", backup_id, disk));
   }
-  VV_RETURN_IF_ERROR(
-      CheckDiskShape(record, fmt::format("disk {} of backup {}", disk, backup_id)));
   if (summary->slots != SlotCount(record) ||
       summary->group_slots != GroupSlots(record.chunk_size)) {
     return Status::Corruption(fmt::format(
         "the summary of backup {} disk {} does not match its disk record", backup_id, disk));
   }
-  return summary;
+  return std::optional<DiskSummary>(std::move(summary).value());
 }
 
 Result<DiskSummary> Catalog::ComputeDiskSummary(uint64_t backup_id, uint32_t disk,

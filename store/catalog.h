@@ -158,6 +158,13 @@ class Catalog {
   // NotFound when the backup has been removed.
   Result<DiskSummary> ReadDiskSummary(uint64_t backup_id, uint32_t disk,
                                       const DiskRecord& record) const;
+  // The summary stored at commit (or by the upgrade from format 1), checked against
+  // `record`; nullopt when the disk has none stored (a format 1 repository opened only
+  // for reading). Unlike a computed one, it tells an index page that is absent because
+  // it held only holes from one that is missing. NotFound when the backup has been
+  // removed.
+  Result<std::optional<DiskSummary>> ReadStoredDiskSummary(uint64_t backup_id, uint32_t disk,
+                                                           const DiskRecord& record) const;
   // Calls fn(page, ids, n) for every stored index page of a disk, in page order, with
   // the page's n slots (4096, fewer on the last page), until fn returns false. A page
   // whose key or length does not fit the disk is Corruption; a backup that has been

@@ -15,6 +15,7 @@
 
 #include <chrono>
 #include <fstream>
+#include <functional>
 #include <set>
 #include <sstream>
 #include <string>
@@ -131,6 +132,13 @@ class MountTest : public ::testing::Test {
     }
     ASSERT_TRUE(IsMounted(mnt_)) << "no mount at " << mnt_;
   }
+
+  // Commits a three-page disk, damages its second index page with `damage` (which
+  // gets the page's key and value and fills the batch), and checks that verify names
+  // it and that the mount gives EIO for exactly its range (fs_integration_test.cc).
+  void CheckIndexPageDamage(
+      const std::function<void(const std::string& key, const std::string& value,
+                               store::KvBatch* batch)>& damage);
 
   void Unmount() {
     if (IsMounted(mnt_)) {

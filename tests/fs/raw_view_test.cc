@@ -6,6 +6,8 @@
 
 #include "fs/chunk_cache.h"
 #include "fs/index_page_cache.h"
+#include "fs/qcow2_view.h"
+#include "fs/vhdx_view.h"
 #include "fs/view_reader.h"
 #include "tests/fs/fs_test_util.h"
 #include "tests/fs/view_test_util.h"
@@ -231,6 +233,118 @@ TEST(RawViewTest, MissingChunkIsCorruption) {
   Status s = reader.Read(view, 0, 10, &out);
   EXPECT_TRUE(s.IsCorruption()) << s.ToString();
   EXPECT_EQ(s.ToErrno(), EIO);
+}
+
+// The key of index page `page` of disk 0 of backup `id`, and of that disk's summary,
+// as store/FORMAT.md lays them out.
+std::string IndexPageKeyOf(uint64_t id, uint64_t page) {
+  std::string key;
+  for (int i = 7; i >= 0; --i) key.push_back(static_cast<char>((id >> (8 * i)) & 0xff));
+  key.append(4, '\0');  // disk 0
+  for (int i = 7; i >= 0; --i) key.push_back(static_cast<char>((page >> (8 * i)) & 0xff));
+  return key;
+}
+std::string SummaryKeyOf(uint64_t id) { return "ds/" + IndexPageKeyOf(id, 0).substr(0, 12); }
+
+// Reads `view` whole in 1 MiB steps: the first error, or OK.
+Status ReadWhole(const ViewReader& reader, const View& view) {
+  VV_RETURN_IF_ERROR(view.Load());
+  for (uint64_t off = 0; off < view.size(); off += 1 << 20) {
+    ReadResult r;
+    VV_RETURN_IF_ERROR(reader.Read(view, off, 1 << 20, &r));
+  }
+  return Status::OK();
+}
+
+// Three pages with data on each; page 1 is then deleted from the store, as damage (or a
+// lost write) would, while the backup's record stays.
+DiskSpec ThreePagesOfData() {
+  DiskSpec d;
+  d.size = 2 * kPageBytes + 300 * kCs;
+  d.seed = 9;
+  d.has_data = [](uint64_t slot) { return slot % 700 == 3; };
+  return d;
+}
+
+TEST(RawViewTest, ADeletedIndexPageIsCorruptionForItsRangeNotHoles) {
+  CommittedDisk t(kCs, ThreePagesOfData(), {.page_cache_bytes = 4 << 20});
+  ASSERT_TRUE(t.status.ok()) << t.status.ToString();
+  std::string value;
+  ASSERT_TRUE(t.repo->kv().Get(store::KvSpace::kIndex, IndexPageKeyOf(t.backup.id, 1), &value).ok())
+      << "the key layout of FORMAT.md";
+  store::KvBatch batch;
+  batch.Delete(store::KvSpace::kIndex, IndexPageKeyOf(t.backup.id, 1));
+  ASSERT_TRUE(t.repo->kv().Write(batch, true).ok());
+  const ViewReader& reader = *t.reader;
+  const RawView& view = *t.raw;
+
+  // Every read inside the page's range fails, data slots and holes alike, every time.
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    for (uint64_t off : {kPageBytes, kPageBytes + 3 * kCs, kPageBytes + 5 * kCs + 100,
+                         kPageBytes + 107 * kCs, 2 * kPageBytes - 1}) {
+      ReadResult r;
+      const Status s = reader.Read(view, off, 1, &r);
+      EXPECT_TRUE(s.IsCorruption()) << off << ": " << s.ToString();
+      EXPECT_EQ(s.ToErrno(), EIO);
+      EXPECT_NE(s.message().find("index page 1"), std::string::npos) << s.ToString();
+    }
+  }
+  // Seeking into it fails too: it cannot say where the page's data was. (Page 0's last
+  // data slot is 3503, page 1's first 4203.)
+  EXPECT_TRUE(view.SeekData(3504 * kCs).status().IsCorruption());
+  EXPECT_TRUE(view.SeekHole(kPageBytes).status().IsCorruption());
+  // The pages before and after read as they were, data and holes.
+  for (uint64_t off : {uint64_t{0}, 3 * uint64_t{kCs}, kPageBytes - kCs, 2 * kPageBytes,
+                       2 * kPageBytes + 3 * kCs, t.disk.size - kCs}) {
+    ReadResult r;
+    ASSERT_TRUE(reader.Read(view, off, kCs, &r).ok()) << off;
+    EXPECT_TRUE(r.ToString() == ExpectedBytes(t.disk, kCs, off, kCs)) << off;
+  }
+  EXPECT_EQ(*view.SeekData(2 * kPageBytes), 2 * kPageBytes + 211 * kCs);  // slot 8403
+
+  // The compacted views catch it as well (their map checks each page against the
+  // summary), so no view of the disk reads the page as zeros.
+  Qcow2View qcow2(t.raw, t.MapLoader());
+  EXPECT_TRUE(ReadWhole(reader, qcow2).IsCorruption());
+  VhdxView vhdx(t.raw, t.MapLoader(), 7);
+  EXPECT_TRUE(ReadWhole(reader, vhdx).IsCorruption());
+}
+
+TEST(RawViewTest, APageOfHolesIsNotStoredAndReadsAsZeros) {
+  DiskSpec d = ThreePagesOfData();
+  d.has_data = [](uint64_t slot) { return slot / store::kIndexPageSlots != 1 && slot % 700 == 3; };
+  CommittedDisk t(kCs, d, {.page_cache_bytes = 4 << 20});
+  ASSERT_TRUE(t.status.ok()) << t.status.ToString();
+  std::string value;
+  ASSERT_TRUE(t.repo->kv().Get(store::KvSpace::kIndex, IndexPageKeyOf(t.backup.id, 0), &value).ok());
+  EXPECT_TRUE(
+      t.repo->kv().Get(store::KvSpace::kIndex, IndexPageKeyOf(t.backup.id, 1), &value).IsNotFound())
+      << "the writer stores no page of holes";
+  for (uint64_t off : {kPageBytes, kPageBytes + 107 * kCs, 2 * kPageBytes - (1 << 20)}) {
+    ReadResult r;
+    ASSERT_TRUE(t.reader->Read(*t.raw, off, 1 << 20, &r).ok()) << off;
+    EXPECT_TRUE(r.ToString() == std::string(1 << 20, '\0')) << off;
+  }
+  EXPECT_EQ(*t.raw->SeekData(kPageBytes - kCs), 2 * kPageBytes + 211 * kCs);
+  Qcow2View qcow2(t.raw, t.MapLoader());
+  EXPECT_TRUE(ReadWhole(*t.reader, qcow2).ok());
+}
+
+// A disk without a stored summary (a format 1 repository opened only for reading) has
+// nothing to tell a missing page from a page of holes: it reads as holes, as before.
+TEST(RawViewTest, WithoutAStoredSummaryADeletedPageReadsAsHoles) {
+  CommittedDisk t(kCs, ThreePagesOfData(), {.page_cache_bytes = 4 << 20});
+  ASSERT_TRUE(t.status.ok()) << t.status.ToString();
+  store::KvBatch batch;
+  batch.Delete(store::KvSpace::kCatalog, SummaryKeyOf(t.backup.id));
+  batch.Delete(store::KvSpace::kIndex, IndexPageKeyOf(t.backup.id, 1));
+  ASSERT_TRUE(t.repo->kv().Write(batch, true).ok());
+  auto stored = t.repo->catalog().ReadStoredDiskSummary(t.backup.id, 0, t.backup.disks[0]);
+  ASSERT_TRUE(stored.ok()) << stored.status().ToString();
+  ASSERT_FALSE(stored->has_value()) << "the summary key of FORMAT.md";
+  ReadResult r;
+  ASSERT_TRUE(t.reader->Read(*t.raw, kPageBytes + 107 * kCs, kCs, &r).ok());  // was data
+  EXPECT_TRUE(r.ToString() == std::string(kCs, '\0'));
 }
 
 TEST(RawViewTest, InvalidChunkSizeIsCorruptionNotACrash) {

@@ -115,6 +115,28 @@ TEST_F(SummaryCatalogTest, CommitStoresTheSummary) {
   EXPECT_TRUE(repo->catalog().ReadDiskSummary(b.id + 1, 0, other).status().IsCorruption());
 }
 
+// Only a stored summary tells a page of holes from a missing page: none stored is
+// nullopt (not a computed one), and a removed backup's is NotFound.
+TEST_F(SummaryCatalogTest, StoredSummaryIsNulloptWithoutOneAndNotFoundOnceRemoved) {
+  store::RepoConfig config;
+  config.chunk_size = 64 << 10;
+  auto repo = Repository::OpenInMemory(config);
+  auto [b, index] = Commit(repo.get());
+  auto stored = repo->catalog().ReadStoredDiskSummary(b.id, 0, b.disks[0]);
+  ASSERT_TRUE(stored.ok()) << stored.status().ToString();
+  ASSERT_TRUE(stored->has_value());
+  EXPECT_EQ(**stored, SummarizeIndex(index, config.chunk_size));
+  KvBatch batch;
+  batch.Delete(KvSpace::kCatalog, SummaryKeyOf(b.id));
+  ASSERT_TRUE(repo->kv().Write(batch, true).ok());
+  stored = repo->catalog().ReadStoredDiskSummary(b.id, 0, b.disks[0]);
+  ASSERT_TRUE(stored.ok()) << stored.status().ToString();
+  EXPECT_FALSE(stored->has_value());
+  ASSERT_TRUE(repo->catalog().DeleteBackups({b.id}).ok());
+  EXPECT_TRUE(
+      repo->catalog().ReadStoredDiskSummary(b.id, 0, b.disks[0]).status().IsNotFound());
+}
+
 TEST_F(SummaryCatalogTest, UpgradeSkipsADamagedIndexInsteadOfBlockingEveryIngest) {
   store::RepoConfig config;
   config.chunk_size = 64 << 10;
