@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <chrono>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
 #include <set>
@@ -297,6 +298,13 @@ Status BackupOffline(Context& cx, LibvirtDomain& dom, const std::vector<TakenDis
   return Status::OK();
 }
 
+// Runs `capture` (the moment a running domain's disks are captured) between the
+// snapshot hooks.
+Status Capture(Context& cx, BackupBuilder& b, const std::function<Status()>& capture) {
+  return CaptureBetweenHooks(cx.options.snapshot_hooks, b.record().vm, b.record().tier,
+                             cx.options.method, capture);
+}
+
 // ---- pause ----
 
 Status BackupPaused(Context& cx, LibvirtDomain& dom, const std::vector<TakenDisk>& disks,
@@ -343,12 +351,13 @@ Status BackupSnapshot(Context& cx, LibvirtDomain& dom, const std::vector<DiskCho
   }
   VV_ASSIGN_OR_RETURN(const std::string xml,
                       DiskOnlySnapshotXml(NewCheckpointName(cx.clock), choices, overlays));
-  {
+  VV_RETURN_IF_ERROR(Capture(cx, b, [&] {
     Freeze freeze(dom);
     VV_RETURN_IF_ERROR(dom.CreateDiskOnlySnapshot(xml, /*quiesce=*/false));
     freeze.Thaw();
     b.record().fs_frozen = freeze.frozen();
-  }
+    return Status::OK();
+  }));
   // From here on, guest writes go to the overlays: read, then commit them back
   // whether the read worked or not.
   Status read;
@@ -399,7 +408,7 @@ void TestHold() {
 
 Status BackupPull(Context& cx, LibvirtDomain& dom, const std::vector<DiskChoice>& choices,
                   const std::vector<TakenDisk>& disks, const WorkDir& work, BackupBuilder& b,
-                  std::string* new_checkpoint) {
+                  std::string* new_checkpoint, bool* job_begun) {
   b.record().method = "pull-backup";
   VV_ASSIGN_OR_RETURN(const std::vector<std::string> checkpoints, dom.ListCheckpoints());
   // Incremental from the last backup's checkpoint when the domain still has it.
@@ -445,17 +454,21 @@ Status BackupPull(Context& cx, LibvirtDomain& dom, const std::vector<DiskChoice>
     }
   }
   VV_ASSIGN_OR_RETURN(const std::string backup_xml, BackupXml(spec));
-  std::string checkpoint_xml;
+  std::string checkpoint, checkpoint_xml;
   if (any_bitmap) {
-    *new_checkpoint = NewCheckpointName(cx.clock);
-    VV_ASSIGN_OR_RETURN(checkpoint_xml, CheckpointXml(*new_checkpoint, choices));
+    checkpoint = NewCheckpointName(cx.clock);
+    VV_ASSIGN_OR_RETURN(checkpoint_xml, CheckpointXml(checkpoint, choices));
   }
-  {
+  // The job and checkpoint are the caller's to clean up only once they may exist.
+  VV_RETURN_IF_ERROR(Capture(cx, b, [&] {
+    *job_begun = true;
+    *new_checkpoint = checkpoint;
     Freeze freeze(dom);
     VV_RETURN_IF_ERROR(dom.BackupBegin(backup_xml, checkpoint_xml));
     freeze.Thaw();
     b.record().fs_frozen = freeze.frozen();
-  }
+    return Status::OK();
+  }));
   b.record().checkpoint = *new_checkpoint;
   TestHold();
   spdlog::info("{}: backup job started{}", dom.name(),
@@ -547,7 +560,9 @@ Result<store::BackupRecord> BackupDomain(Context& cx, const std::string& name) {
     return b->Commit();
   }
   if (cx.options.method == "pause") {
-    VV_RETURN_IF_ERROR(BackupPaused(cx, *dom, disks, state == DomainState::kPaused, *b));
+    VV_RETURN_IF_ERROR(Capture(cx, *b, [&] {
+      return BackupPaused(cx, *dom, disks, state == DomainState::kPaused, *b);
+    }));
     CarryCheckpoint(*dom, *b);
     return b->Commit();
   }
@@ -559,14 +574,17 @@ Result<store::BackupRecord> BackupDomain(Context& cx, const std::string& name) {
     return b->Commit();
   }
   std::string checkpoint;
-  Status s = BackupPull(cx, *dom, choices, disks, *work, *b, &checkpoint);
+  bool job_begun = false;
+  Status s = BackupPull(cx, *dom, choices, disks, *work, *b, &checkpoint, &job_begun);
   Result<store::BackupRecord> committed = s.ok() ? b->Commit() : Result<store::BackupRecord>(s);
   if (!committed.ok()) {
     Status err = committed.status();
     if (!cx.conn->alive()) {
       err = err.WithContext(fmt::format("lost the connection to libvirt at {}", cx.conn->uri()));
     }
-    const std::vector<std::string> left = CleanUpBackupJob(cx, dom->uuid(), checkpoint, disks);
+    const std::vector<std::string> left =
+        job_begun ? CleanUpBackupJob(cx, dom->uuid(), checkpoint, disks)
+                  : std::vector<std::string>();
     return WithLeftovers(err.WithContext(fmt::format("backing up domain '{}'", name)), left, name);
   }
   if (!checkpoint.empty()) DeleteOlderCheckpoints(*dom, checkpoint);

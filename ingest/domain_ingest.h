@@ -35,6 +35,7 @@
 #include "base/clock.h"
 #include "base/result.h"
 #include "ingest/command_runner.h"
+#include "ingest/hooks.h"
 #include "store/catalog.h"
 #include "store/repository.h"
 
@@ -55,6 +56,8 @@ struct DomainIngestOptions {
   std::string work_dir = "/var/tmp";
   size_t threads = 0;
   bool progress = false;
+  // Run around the capture of each running domain, with {{Method}} as above.
+  SnapshotHooks snapshot_hooks;
 };
 
 // OK for "backup", "snapshot" and "pause".

@@ -109,4 +109,30 @@ Status RunHooks(const HooksConfig& hooks, HookEvent event, const HookValues& val
   return first;
 }
 
+HookValues VmHookValues(std::string_view repository, std::string_view vm, std::string_view tier) {
+  return {{"Repository", std::string(repository)}, {"VM", std::string(vm)},
+          {"Tier", std::string(tier)}};
+}
+
+Status RunBetweenHooks(const HooksConfig& hooks, HookEvent pre, HookEvent post,
+                       HookValues values, std::string_view skipped,
+                       const std::function<Status(HookValues* values)>& step) {
+  Status status = RunHooks(hooks, pre, values);
+  status = status.ok() ? step(&values) : status.WithContext(skipped);
+  values["Status"] = HookStatusValue(status.ok());
+  const Status after = RunHooks(hooks, post, values);
+  return status.ok() ? after : status;
+}
+
+Status CaptureBetweenHooks(const SnapshotHooks& hooks, std::string_view vm,
+                           std::string_view tier, std::string_view method,
+                           const std::function<Status()>& capture) {
+  if (hooks.hooks == nullptr) return capture();
+  HookValues values = VmHookValues(hooks.repository, vm, tier);
+  values["Method"] = method;
+  return RunBetweenHooks(*hooks.hooks, HookEvent::kPreSnapshot, HookEvent::kPostSnapshot,
+                         std::move(values), "the VM was not touched",
+                         [&capture](HookValues*) { return capture(); });
+}
+
 }  // namespace vmvault::ingest

@@ -1,7 +1,9 @@
 // Hooks: the programs of [hooks] (vmvault.toml(5)) run before and after a schedule, a
-// backup, a snapshot and a restore. The caller (vmvault schedule, restore) says which
-// event it is and gives the values of the event's variables; this file runs the
-// event's commands and says how each ended.
+// backup, a snapshot and a restore. The caller (vmvault schedule, ingest, restore, and
+// the domain and VirtualBox ingest for the snapshot events) says which event it is and
+// gives the values of the event's variables; this file runs the event's commands and
+// says how each ended. RunBetweenHooks puts one step between an event's pre- and post-
+// hooks, the same way for every event.
 //
 // A hook runs without a shell: argv as configured, each {{Variable}} replaced inside its
 // argument (ExpandHookArgv, config_values.h; a value with spaces stays one argument).
@@ -22,8 +24,10 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <map>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "base/status.h"
@@ -61,5 +65,31 @@ HookResult RunHook(const HookCommand& command, HookEvent event, const HookValues
 // failure, so its later commands do not run and the caller skips the step (a failing
 // pre-backup hook skips that VM's backup); a post- event runs every command.
 Status RunHooks(const HooksConfig& hooks, HookEvent event, const HookValues& values);
+
+// {{Repository}}, {{VM}} and {{Tier}}: the values of the backup and snapshot events.
+HookValues VmHookValues(std::string_view repository, std::string_view vm, std::string_view tier);
+
+// Runs the `pre` hooks, then `step` unless they failed, then the `post` hooks (always,
+// with {{Status}} "failed" when a pre hook or the step failed, and any values `step`
+// added to `values`, such as {{Backup}}). Returns the pre hooks' failure with `skipped` as its
+// context ("the backup was skipped"), else the step's failure, else the post hooks'.
+Status RunBetweenHooks(const HooksConfig& hooks, HookEvent pre, HookEvent post,
+                       HookValues values, std::string_view skipped,
+                       const std::function<Status(HookValues* values)>& step);
+
+// The pre- and post-snapshot hooks an ingest runs around the moment a running VM's
+// disks are captured (a domain or machine paused, a disk-only snapshot taken, a pull
+// backup job started). Not owned: `hooks` must outlive the ingest.
+struct SnapshotHooks {
+  const HooksConfig* hooks = nullptr;  // null: none run
+  std::string repository;              // {{Repository}}
+};
+
+// RunBetweenHooks for the snapshot events with {{Repository}}, {{VM}}, {{Tier}} and
+// {{Method}}; only `capture` when there are no hooks. A failing pre-snapshot hook
+// returns before `capture` touches the VM.
+Status CaptureBetweenHooks(const SnapshotHooks& hooks, std::string_view vm,
+                           std::string_view tier, std::string_view method,
+                           const std::function<Status()>& capture);
 
 }  // namespace vmvault::ingest

@@ -90,30 +90,37 @@ Result<store::BackupRecord> BackupMachine(store::Repository& repo, const VboxMac
   b->record().config = m.config_text;
   b->record().method = running ? "paused" : "offline";
 
-  const auto paused_at = std::chrono::steady_clock::now();
-  if (running) VV_RETURN_IF_ERROR(PauseVbox(runner, m.uuid));
-  struct Resumer {
-    CommandRunner& runner;
-    const std::string& uuid;
-    bool active;
-    ~Resumer() {
-      if (!active) return;
-      Status s = ResumeVbox(runner, uuid);
-      if (!s.ok()) spdlog::error("{}", s.ToString());
-    }
-  } resumer{runner, m.uuid, running};
+  auto copy = [&]() -> Status {
+    const auto paused_at = std::chrono::steady_clock::now();
+    if (running) VV_RETURN_IF_ERROR(PauseVbox(runner, m.uuid));
+    struct Resumer {
+      CommandRunner& runner;
+      const std::string& uuid;
+      bool active;
+      ~Resumer() {
+        if (!active) return;
+        Status s = ResumeVbox(runner, uuid);
+        if (!s.ok()) spdlog::error("{}", s.ToString());
+      }
+    } resumer{runner, m.uuid, running};
 
-  for (const VboxDisk& disk : m.disks) {
-    VV_RETURN_IF_ERROR(AddVboxDisk(runner, disk, static_cast<int>(threads), *b));
-  }
-  if (running) {
-    resumer.active = false;
-    VV_RETURN_IF_ERROR(ResumeVbox(runner, m.uuid));
-    b->record().pause_us = std::chrono::duration_cast<std::chrono::microseconds>(
-                               std::chrono::steady_clock::now() - paused_at)
-                               .count();
-    spdlog::info("{}: paused for {:.3f} s", m.name, b->record().pause_us / 1e6);
-  }
+    for (const VboxDisk& disk : m.disks) {
+      VV_RETURN_IF_ERROR(AddVboxDisk(runner, disk, static_cast<int>(threads), *b));
+    }
+    if (running) {
+      resumer.active = false;
+      VV_RETURN_IF_ERROR(ResumeVbox(runner, m.uuid));
+      b->record().pause_us = std::chrono::duration_cast<std::chrono::microseconds>(
+                                 std::chrono::steady_clock::now() - paused_at)
+                                 .count();
+      spdlog::info("{}: paused for {:.3f} s", m.name, b->record().pause_us / 1e6);
+    }
+    return Status::OK();
+  };
+  // A machine that is not running is copied as it is, without the snapshot hooks.
+  VV_RETURN_IF_ERROR(running ? CaptureBetweenHooks(options.snapshot_hooks, b->record().vm,
+                                                   b->record().tier, "pause", copy)
+                             : copy());
   return b->Commit();
 }
 

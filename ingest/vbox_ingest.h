@@ -26,6 +26,7 @@
 #include "base/clock.h"
 #include "base/result.h"
 #include "ingest/command_runner.h"
+#include "ingest/hooks.h"
 #include "ingest/virtualbox.h"
 #include "store/catalog.h"
 #include "store/repository.h"
@@ -39,6 +40,8 @@ struct VboxIngestOptions {
   std::optional<std::string> tier;
   size_t threads = 0;
   bool progress = false;
+  // Run around the pause of each running machine ({{Method}} is pause).
+  SnapshotHooks snapshot_hooks;
 };
 
 // qemu's name for the format of every image in `disk`'s chain when vmvault can read the

@@ -10,9 +10,11 @@
 #include <fmt/ranges.h>
 
 #include "base/time_format.h"
+#include "ingest/config.h"
 #include "ingest/config_values.h"
 #include "store/repository.h"
 #include "store/retention.h"
+#include "tools/logging.h"
 
 namespace vmvault::tools {
 
@@ -114,6 +116,17 @@ CLI::Option* AddConfigOption(CLI::App& app, std::string* path, std::string_view 
                                            : fmt::format("{} this configuration file", purpose);
   return app.add_option("--config", *path,
                         what + " (default: $VMVAULT_CONFIG, else /etc/vmvault/config.toml)");
+}
+
+Result<std::optional<ingest::Config>> LoadNamedConfig(const GlobalOptions& global,
+                                                      const std::string& flag) {
+  const ingest::ConfigPath where = ingest::ResolveConfigPath(flag);
+  if (where.origin == ingest::ConfigPath::Origin::kDefault) {
+    return std::optional<ingest::Config>();
+  }
+  VV_ASSIGN_OR_RETURN(ingest::Config config, ingest::LoadConfig(where.path));
+  VV_RETURN_IF_ERROR(ConfigureLogging(global, &config.log));
+  return std::optional<ingest::Config>(std::move(config));
 }
 
 Result<uint64_t> ParseSize(std::string_view text) {

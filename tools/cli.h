@@ -6,6 +6,7 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "base/result.h"
@@ -89,6 +90,10 @@ enum class RepoMode;
 struct RetentionPolicy;
 }  // namespace vmvault::store
 
+namespace vmvault::ingest {
+struct Config;
+}  // namespace vmvault::ingest
+
 namespace vmvault::tools {
 
 // Opens the repository at global.repo. A missing repository becomes
@@ -108,6 +113,13 @@ GlobalOptions WithConfigRepo(const GlobalOptions& global, const CLI::Option* rep
 // Declares --config PATH on `app`, into *path; `purpose` ("" or e.g. "Take the policy
 // from") starts the help text.
 CLI::Option* AddConfigOption(CLI::App& app, std::string* path, std::string_view purpose = "");
+
+// The configuration file of a command that also runs without one (ingest, restore):
+// read when --config (`flag`) or $VMVAULT_CONFIG names it, and then it must load;
+// nullopt otherwise (the default file is not read). A loaded file's [log] applies
+// (ConfigureLogging).
+Result<std::optional<ingest::Config>> LoadNamedConfig(const GlobalOptions& global,
+                                                      const std::string& flag);
 
 // "4M", "256K", "65536" -> bytes. InvalidArgument on anything else.
 Result<uint64_t> ParseSize(std::string_view text);

@@ -27,7 +27,9 @@
 #include "fs/view_export.h"
 #include "fs/view_reader.h"
 #include "fs/vmdk_descriptor.h"
+#include "ingest/config.h"
 #include "ingest/domain_xml.h"
+#include "ingest/hooks.h"
 #include "ingest/libvirt.h"
 #include "store/repository.h"
 #include "tools/cli.h"
@@ -72,6 +74,15 @@ bool IsBlockDevice(const std::string& path) {
   return ::stat(path.c_str(), &st) == 0 && S_ISBLK(st.st_mode);
 }
 
+// Whether a new file at `path` would land on the filesystem of /dev itself (not on one
+// mounted below it, such as /dev/shm).
+bool OnDevFilesystem(const std::string& path) {
+  struct stat dev, parent;
+  const std::string dir = std::filesystem::path(path).parent_path().string();
+  return ::stat("/dev", &dev) == 0 && ::stat(dir.empty() ? "." : dir.c_str(), &parent) == 0 &&
+         dev.st_dev == parent.st_dev;
+}
+
 // A file written under a unique temporary name (mode 0600: disk images hold secrets)
 // and renamed into place when complete, so an interrupted restore never leaves a file
 // that looks whole. Removed unless committed. Without `force` the rename refuses to
@@ -90,7 +101,8 @@ class PendingFile {
         return Status::InvalidArgument(
             fmt::format("{} exists and is not a regular file: not replacing it", Printable(path)));
       }
-    } else if (path.starts_with("/dev/")) {
+    } else if (OnDevFilesystem(path)) {
+      // A mistyped device name would otherwise become a file on /dev's tmpfs.
       return Status::InvalidArgument(fmt::format("there is no device {}", Printable(path)));
     }
     PendingFile f;
@@ -288,7 +300,10 @@ Result<std::string> NewDomainXml(const store::BackupRecord& b, const RestoreOpti
   return ingest::RewriteDomainForRestore(b.config, rw);
 }
 
-Status RunRestore(const GlobalOptions& global, const RestoreOptions& o) {
+// The restore; with `hooks` (may be null), nothing is written before the pre-restore
+// hooks succeed, and the post-restore hooks run whatever happened after.
+Status RunRestore(const GlobalOptions& global, const RestoreOptions& o,
+                  const ingest::HooksConfig* hooks) {
   if (o.format != "raw" && o.format != "qcow2" && o.format != "vhdx" && o.format != "vmdk") {
     return Status::InvalidArgument(
         fmt::format("format '{}' is not one of raw, qcow2, vhdx, vmdk", Printable(o.format)));
@@ -362,53 +377,64 @@ Status RunRestore(const GlobalOptions& global, const RestoreOptions& o) {
     }
     if (!existing.status().IsNotFound()) return existing.status();
   }
-  if (into_dir && !fsys::exists(o.to, ec) && !fsys::create_directories(o.to, ec)) {
-    return Status::FromErrno(ec.value(), "create " + o.to);
-  }
-  // The files this restore made, removed again if the domain cannot be defined.
-  std::vector<std::string> written;
-  auto remove_written = [&written] {
-    for (const std::string& w : written) ::unlink(w.c_str());
+  auto write = [&]() -> Status {
+    if (into_dir && !fsys::exists(o.to, ec) && !fsys::create_directories(o.to, ec)) {
+      return Status::FromErrno(ec.value(), "create " + o.to);
+    }
+    // The files this restore made, removed again if the domain cannot be defined.
+    std::vector<std::string> written;
+    auto remove_written = [&written] {
+      for (const std::string& w : written) ::unlink(w.c_str());
+    };
+    uint64_t bytes = 0;
+    for (size_t k = 0; k < disks.size(); ++k) {
+      const uint32_t i = disks[k];
+      const uint64_t identity = fs::DiskIdentity(repo_seed, b.id, i);
+      const fs::DiskViews views = fs::MakeDiskViews(&repo->catalog(), &r.pages, b, i, identity);
+      const std::string& target = targets[k];
+      Status s = device ? RestoreToDevice(*repo, b, i, views, r.reader, o, progress)
+                        : RestoreToFile(views, r.reader, o, target, static_cast<uint32_t>(identity),
+                                        progress);
+      if (!s.ok()) remove_written();
+      VV_RETURN_IF_ERROR(s.WithContext(fmt::format("restoring disk {} of {} backup {}",
+                                                    Printable(b.disks[i].name), Printable(o.vm),
+                                                    b.name())));
+      if (!o.define.empty()) {
+        for (const std::string& w : FilesWritten(target, o.format)) written.push_back(w);
+      }
+      bytes += b.disks[i].virtual_size;
+      spdlog::info("restored {} to {}", b.disks[i].name, device ? o.to : target);
+    }
+    if (conn) {
+      auto defined = conn->DefineDomain(domain_xml);
+      if (!defined.ok()) {
+        remove_written();
+        return defined.status().WithContext("the restored images were removed again");
+      }
+      spdlog::info("defined domain {} ({}) at {} on the restored disks; start it with: virsh -c "
+                   "{} start {}",
+                   (*defined)->name(), (*defined)->uuid(), conn->uri(), conn->uri(),
+                   (*defined)->name());
+    }
+    const double secs = std::max<double>(SystemClock::Default().NowMicros() - start_us, 1) / 1e6;
+    spdlog::info("restored {} backup {} ({} disk{}, {}) in {:.1f} s", o.vm, b.name(), disks.size(),
+                 disks.size() == 1 ? "" : "s", HumanBytes(bytes), secs);
+    return Status::OK();
   };
-  uint64_t bytes = 0;
-  for (size_t k = 0; k < disks.size(); ++k) {
-    const uint32_t i = disks[k];
-    const uint64_t identity = fs::DiskIdentity(repo_seed, b.id, i);
-    const fs::DiskViews views = fs::MakeDiskViews(&repo->catalog(), &r.pages, b, i, identity);
-    const std::string& target = targets[k];
-    Status s = device ? RestoreToDevice(*repo, b, i, views, r.reader, o, progress)
-                      : RestoreToFile(views, r.reader, o, target, static_cast<uint32_t>(identity),
-                                      progress);
-    if (!s.ok()) remove_written();
-    VV_RETURN_IF_ERROR(s.WithContext(fmt::format("restoring disk {} of {} backup {}",
-                                                  Printable(b.disks[i].name), Printable(o.vm),
-                                                  b.name())));
-    if (!o.define.empty()) {
-      for (const std::string& w : FilesWritten(target, o.format)) written.push_back(w);
-    }
-    bytes += b.disks[i].virtual_size;
-    spdlog::info("restored {} to {}", b.disks[i].name, device ? o.to : target);
-  }
-  if (conn) {
-    auto defined = conn->DefineDomain(domain_xml);
-    if (!defined.ok()) {
-      remove_written();
-      return defined.status().WithContext("the restored images were removed again");
-    }
-    spdlog::info("defined domain {} ({}) at {} on the restored disks; start it with: virsh -c "
-                 "{} start {}",
-                 (*defined)->name(), (*defined)->uuid(), conn->uri(), conn->uri(),
-                 (*defined)->name());
-  }
-  const double secs = std::max<double>(SystemClock::Default().NowMicros() - start_us, 1) / 1e6;
-  spdlog::info("restored {} backup {} ({} disk{}, {}) in {:.1f} s", o.vm, b.name(), disks.size(),
-               disks.size() == 1 ? "" : "s", HumanBytes(bytes), secs);
-  return Status::OK();
+  if (hooks == nullptr) return write();
+  ingest::HookValues values = ingest::VmHookValues(global.repo, o.vm, b.tier);
+  values["Backup"] = b.name();
+  values["Target"] = o.to;
+  return ingest::RunBetweenHooks(*hooks, ingest::HookEvent::kPreRestore,
+                                 ingest::HookEvent::kPostRestore, std::move(values),
+                                 "nothing was restored",
+                                 [&write](ingest::HookValues*) { return write(); });
 }
 
 // --interactive: the menu fills in the options, then the restore runs as if they had
 // been given on the command line.
-Status RunInteractive(const GlobalOptions& global, const RestoreOptions& given) {
+Status RunInteractive(const GlobalOptions& global, const RestoreOptions& given,
+                      const ingest::HooksConfig* hooks) {
   const RestoreOptions plain;
   if (!given.vm.empty() || given.backup != plain.backup || !given.to.empty() ||
       given.format != plain.format || !given.disk.empty() || given.force ||
@@ -432,7 +458,7 @@ Status RunInteractive(const GlobalOptions& global, const RestoreOptions& given) 
     return Status::OK();
   }
   std::fflush(stdout);
-  return RunRestore(global, *chosen);
+  return RunRestore(global, *chosen, hooks);
 }
 
 }  // namespace
@@ -463,14 +489,21 @@ Command RestoreCommand() {
             app.add_flag("-i,--interactive", *interactive,
                          "Choose the VM, the backup and what to do with it from menus on "
                          "the terminal");
-            return [&global, o, interactive]() -> Status {
-              if (*interactive) return RunInteractive(global, *o);
+            AddConfigOption(app, &o->config, "Run the restore hooks of, and log as in,");
+            CLI::Option* repo_opt = app.get_option_no_throw("--repo");
+            return [&global, o, interactive, repo_opt]() -> Status {
+              VV_ASSIGN_OR_RETURN(const std::optional<ingest::Config> config,
+                                  LoadNamedConfig(global, o->config));
+              const GlobalOptions g =
+                  config ? WithConfigRepo(global, repo_opt, config->repository) : global;
+              const ingest::HooksConfig* hooks = config ? &config->hooks : nullptr;
+              if (*interactive) return RunInteractive(g, *o, hooks);
               if (o->vm.empty()) {
                 return Status::InvalidArgument(
                     "say which VM to restore (see vmvault list), or use --interactive");
               }
               if (!o->define.empty() && o->to.empty()) o->to = kDefaultImageDir;
-              return RunRestore(global, *o);
+              return RunRestore(g, *o, hooks);
             };
           }};
 }

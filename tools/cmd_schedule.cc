@@ -154,8 +154,9 @@ std::string SnapshotSpace(const std::string& size) {
 
 // One backup of entry `e`, through the function `vmvault ingest` uses for its kind.
 Result<store::BackupRecord> BackupEntry(store::Repository& repo, const ingest::SourceConfig& s,
-                                        const ingest::QueueEntry& e, size_t threads,
-                                        bool progress) {
+                                        const ingest::QueueEntry& e,
+                                        const ingest::SnapshotHooks& snapshot_hooks,
+                                        size_t threads, bool progress) {
   ingest::RealCommandRunner runner;
   const Clock& clock = SystemClock::Default();
   auto one = [&](Result<std::vector<store::BackupRecord>> r) -> Result<store::BackupRecord> {
@@ -198,6 +199,7 @@ Result<store::BackupRecord> BackupEntry(store::Repository& repo, const ingest::S
       opts.domains = {e.name};
       if (!s.method.empty()) opts.method = s.method;
       opts.tier = s.tier;
+      opts.snapshot_hooks = snapshot_hooks;
       opts.threads = threads;
       opts.progress = progress;
       return one(ingest::IngestDomains(repo, opts, runner, clock));
@@ -207,6 +209,7 @@ Result<store::BackupRecord> BackupEntry(store::Repository& repo, const ingest::S
       opts.path = s.path;
       opts.machines = {e.name};
       opts.tier = s.tier;
+      opts.snapshot_hooks = snapshot_hooks;
       opts.threads = threads;
       opts.progress = progress;
       return one(ingest::IngestVirtualBox(repo, opts, runner, clock));
@@ -255,22 +258,16 @@ class Job {
                            pid_start_, host_, e.reason, seen};
     VV_RETURN_IF_ERROR(store::PutVmStates(repo_.kv(), {{e.vm, r}}));
 
-    ingest::HookValues values{{"Repository", g_.repo}, {"VM", e.vm}, {"Tier", s.tier}};
-    Status status = ingest::RunHooks(config_.hooks, ingest::HookEvent::kPreBackup, values);
     std::optional<store::BackupRecord> backup;
-    if (!status.ok()) {
-      status = status.WithContext("the backup was skipped");
-    } else {
-      auto done = BackupEntry(repo_, s, e, threads_, progress_);
-      if (done.ok()) {
-        backup = std::move(done).value();
-      } else {
-        status = done.status();
-      }
-    }
-    values["Backup"] = backup ? backup->name() : "";
-    values["Status"] = ingest::HookStatusValue(status.ok());
-    const Status post = ingest::RunHooks(config_.hooks, ingest::HookEvent::kPostBackup, values);
+    Status status = ingest::RunBetweenHooks(
+        config_.hooks, ingest::HookEvent::kPreBackup, ingest::HookEvent::kPostBackup,
+        ingest::VmHookValues(g_.repo, e.vm, s.tier), "the backup was skipped",
+        [&](ingest::HookValues* values) {
+          auto done = BackupEntry(repo_, s, e, {&config_.hooks, g_.repo}, threads_, progress_);
+          if (done.ok()) backup = std::move(done).value();
+          (*values)["Backup"] = backup ? backup->name() : "";
+          return done.status();
+        });
 
     r.pid = 0;
     r.pid_start = 0;
@@ -284,7 +281,6 @@ class Job {
       r.note = "last attempt failed: " + status.message();
     }
     VV_RETURN_IF_ERROR(store::PutVmStates(repo_.kv(), {{e.vm, r}}));
-    if (status.ok()) status = post;
     if (!status.ok()) {
       Send(repo_.kv(), config_.alerts,
            ingest::FailureAlert(fmt::format("backup of VM {}", e.vm), status));

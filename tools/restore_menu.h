@@ -31,6 +31,7 @@ struct RestoreOptions {
   bool force = false;
   std::string define;   // a new libvirt domain on the restored disks
   std::string connect;  // its libvirt URI ("" = libvirt's default)
+  std::string config;   // --config: the file whose pre- and post-restore hooks run
 };
 
 // Where --define puts the disk images when --to does not say.

@@ -277,6 +277,78 @@ TEST_F(TestDriverTest, APausedDomainStaysPaused) {
   EXPECT_EQ(State(on), VIR_DOMAIN_PAUSED);
 }
 
+// A hook that appends its event, arguments and VMVAULT_STATUS to `log`, then exits
+// with `status`.
+std::string LoggingHook(const std::string& path, const std::string& log, int status) {
+  std::ofstream(path) << "#!/bin/sh\necho \"$VMVAULT_EVENT $* $VMVAULT_STATUS\" >> " << log
+                      << "\nexit " << status << "\n";
+  MustRun({"chmod", "755", path});
+  return path;
+}
+
+HooksConfig SnapshotHooksFor(const std::string& pre, const std::string& post) {
+  HooksConfig h;
+  h.commands[static_cast<size_t>(HookEvent::kPreSnapshot)] = {
+      {{pre, "{{Repository}}", "{{VM}}", "{{Tier}}", "{{Method}}"}, {}}};
+  h.commands[static_cast<size_t>(HookEvent::kPostSnapshot)] = {
+      {{post, "{{VM}}", "{{Method}}", "{{Status}}"}, {}}};
+  return h;
+}
+
+TEST_F(TestDriverTest, SnapshotHooksRunAroundThePause) {
+  virDomainPtr on = Define(Name("on"), /*start=*/true);
+  ASSERT_NE(on, nullptr);
+  const std::string log = dir_ / "hooks.log";
+  const HooksConfig hooks = SnapshotHooksFor(LoggingHook(dir_ / "pre.sh", log, 0),
+                                             LoggingHook(dir_ / "post.sh", log, 0));
+  DomainIngestOptions o;
+  o.domains = {Name("on")};
+  o.method = "pause";
+  o.tier = "hot";
+  o.snapshot_hooks = {&hooks, "/the/repo"};
+  auto r = Ingest(o);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->front().method, "paused");
+  EXPECT_EQ(Slurp(log), fmt::format("pre-snapshot /the/repo {0} hot pause \n"
+                                    "post-snapshot {0} pause ok ok\n",
+                                    Name("on")));
+  // Suspended and resumed in between.
+  int state = -1, reason = 0;
+  ASSERT_EQ(virDomainGetState(on, &state, &reason, 0), 0);
+  EXPECT_EQ(state, VIR_DOMAIN_RUNNING);
+  EXPECT_EQ(reason, VIR_DOMAIN_RUNNING_UNPAUSED);
+}
+
+TEST_F(TestDriverTest, AFailingPreSnapshotHookLeavesTheDomainAloneAndStoresNothing) {
+  virDomainPtr on = Define(Name("on"), /*start=*/true);
+  ASSERT_NE(on, nullptr);
+  const std::string log = dir_ / "hooks.log";
+  const HooksConfig hooks = SnapshotHooksFor(LoggingHook(dir_ / "pre.sh", log, 3),
+                                             LoggingHook(dir_ / "post.sh", log, 0));
+  DomainIngestOptions o;
+  o.domains = {Name("on")};
+  o.method = "pause";
+  o.snapshot_hooks = {&hooks, "/the/repo"};
+  auto r = Ingest(o);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("the VM was not touched"), std::string::npos)
+      << r.status().ToString();
+  EXPECT_NE(r.status().message().find("exit status 3"), std::string::npos)
+      << r.status().ToString();
+  // The post hook heard of the failure; the domain was never suspended; no backup was
+  // stored.
+  EXPECT_EQ(Slurp(log), fmt::format("pre-snapshot /the/repo {0} warm pause \n"
+                                    "post-snapshot {0} pause failed failed\n",
+                                    Name("on")));
+  int state = -1, reason = 0;
+  ASSERT_EQ(virDomainGetState(on, &state, &reason, 0), 0);
+  EXPECT_EQ(state, VIR_DOMAIN_RUNNING);
+  EXPECT_EQ(reason, VIR_DOMAIN_RUNNING_BOOTED);
+  auto backups = repo_->catalog().ListBackups(Name("on"));
+  ASSERT_TRUE(backups.ok());
+  EXPECT_TRUE(backups->empty());
+}
+
 TEST_F(TestDriverTest, AFailedSnapshotLeavesTheDomainAsItWas) {
   virDomainPtr on = Define(Name("on"), /*start=*/true);
   ASSERT_NE(on, nullptr);

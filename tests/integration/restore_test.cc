@@ -3,9 +3,11 @@
 // disks, and onto a real loop device; and the inputs that must be refused without
 // touching anything.
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <filesystem>
+#include <fstream>
 #include <memory>
 
 #include <gtest/gtest.h>
@@ -77,6 +79,98 @@ class RestoreTest : public ::testing::Test {
   std::string repo_;
   std::string source_;
 };
+
+// A configuration file whose hooks append their arguments to tmp_/hooks.log.
+class HookedRestoreTest : public RestoreTest {
+ protected:
+  std::string Config(const std::string& hooks) {
+    const std::string script = tmp_ / "hook.sh";
+    std::ofstream(script) << "#!/bin/sh\necho \"$*\" >> " << (tmp_ / "hooks.log")
+                          << "\n";
+    ::chmod(script.c_str(), 0755);
+    const std::string path = tmp_ / "config.toml";
+    std::string text = hooks;
+    for (size_t at; (at = text.find("HOOK")) != std::string::npos;) {
+      text.replace(at, 4, script);
+    }
+    std::ofstream(path) << "[hooks]\n" << text;
+    return path;
+  }
+  std::string Log() { return Slurp(tmp_ / "hooks.log"); }
+  size_t Backups() {
+    RunResult r = RunCmd({VmvaultPath(), "list", "--repo", repo_, "--json"});
+    size_t n = 0;
+    for (size_t at = 0; (at = r.out.find("\"checkpoint\"", at)) != std::string::npos; ++at) ++n;
+    return n;
+  }
+};
+
+TEST_F(HookedRestoreTest, RestoreRunsItsHooksAndAFailingPreHookWritesNothing) {
+  const std::string out = tmp_ / "out.raw";
+  const std::string config = Config(
+      "pre-restore = [\"HOOK\", \"pre\", \"{{VM}}\", \"{{Tier}}\", \"{{Target}}\"]\n"
+      "post-restore = [\"HOOK\", \"post\", \"{{VM}}\", \"{{Backup}}\", \"{{Status}}\"]\n");
+  RunResult r = Restore({"web", "--to", out, "--config", config});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(CompareFiles(source_, out), "");
+  const std::string log = Log();
+  EXPECT_NE(log.find("pre web warm " + out + "\n"), std::string::npos) << log;
+  EXPECT_NE(log.find("post web "), std::string::npos) << log;
+  EXPECT_NE(log.find(" ok\n"), std::string::npos) << log;
+  EXPECT_LT(log.find("pre web"), log.find("post web")) << log;
+
+  const std::string out2 = tmp_ / "out2.raw";
+  const std::string failing = Config(
+      "pre-restore = [\"/bin/false\"]\n"
+      "post-restore = [\"HOOK\", \"post\", \"{{VM}}\", \"{{Status}}\"]\n");
+  r = Restore({"web", "--to", out2, "--config", failing});
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("pre-restore"), std::string::npos) << r.err;
+  EXPECT_FALSE(std::filesystem::exists(out2));
+  EXPECT_NE(Log().find("post web failed\n"), std::string::npos) << Log();
+  // No partial file beside it either.
+  for (const auto& e : std::filesystem::directory_iterator(tmp_.path())) {
+    EXPECT_EQ(e.path().filename().string().find("vmvault-partial"), std::string::npos);
+  }
+}
+
+TEST_F(HookedRestoreTest, IngestWithAConfigRunsTheBackupHooksAndAFailingPreHookStoresNothing) {
+  const std::string config = Config(
+      "pre-backup = [\"HOOK\", \"pre\", \"{{VM}}\", \"{{Tier}}\"]\n"
+      "post-backup = [\"HOOK\", \"post\", \"{{VM}}\", \"{{Backup}}\", \"{{Status}}\"]\n");
+  const size_t before = Backups();
+  ASSERT_EQ(before, 1u);
+  Ingest({"--file", source_, "--vm", "web", "--config", config});
+  EXPECT_EQ(Backups(), 2u);
+  const std::string log = Log();
+  EXPECT_NE(log.find("pre web warm\n"), std::string::npos) << log;
+  EXPECT_NE(log.find("post web "), std::string::npos) << log;
+  EXPECT_NE(log.find(" ok\n"), std::string::npos) << log;
+
+  const std::string failing = Config("pre-backup = [\"/bin/false\"]\n");
+  RunResult r = RunCmd({VmvaultPath(), "ingest", "--repo", repo_, "--file", source_, "--vm",
+                        "web", "--config", failing});
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("pre-backup"), std::string::npos) << r.err;
+  EXPECT_EQ(Backups(), 2u);
+  // Without --config (and $VMVAULT_CONFIG) no hook runs.
+  std::filesystem::remove(tmp_ / "hooks.log");
+  Ingest({"--file", source_, "--vm", "web"});
+  EXPECT_FALSE(std::filesystem::exists(tmp_ / "hooks.log"));
+}
+
+TEST_F(RestoreTest, AMissingDeviceIsRefusedButAFilesystemUnderDevIsNot) {
+  RunResult r = Restore({"web", "--to", "/dev/vmvault-no-such-disk"});
+  EXPECT_EQ(r.exit_code, kExitBadInput) << r.err;
+  EXPECT_NE(r.err.find("there is no device"), std::string::npos) << r.err;
+  EXPECT_FALSE(std::filesystem::exists("/dev/vmvault-no-such-disk"));
+  if (!IsMountPoint("/dev/shm")) GTEST_SKIP() << "/dev/shm is not a filesystem of its own here";
+  const std::string out = "/dev/shm/vmvault-restore-test-" + std::to_string(::getpid()) + ".raw";
+  r = Restore({"web", "--to", out});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(CompareFiles(source_, out), "");
+  std::filesystem::remove(out);
+}
 
 TEST_F(RestoreTest, EveryFormatHoldsTheBackedUpDisk) {
   for (const std::string format : {"raw", "qcow2", "vhdx", "vmdk"}) {
