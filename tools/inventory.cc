@@ -59,9 +59,9 @@ nlohmann::json SizesJson(const store::UsageSizes* s) {
   return {{"logical_bytes", s->logical}, {"stored_bytes", s->stored}, {"unique_bytes", s->unique}};
 }
 
-std::string VerificationText(const BackupEntry& b) {
-  if (!b.verified.ok()) return "verification unreadable";
-  const std::optional<store::VerifyRecord>& v = *b.verified;
+std::string VerificationText(const Result<std::optional<store::VerifyRecord>>& verified) {
+  if (!verified.ok()) return "verification unreadable";
+  const std::optional<store::VerifyRecord>& v = *verified;
   if (!v) return "";
   if (!v->ok) return "DAMAGED (see vmvault verify)";
   std::string text = "verified " + FormatIsoTime(v->time_us).substr(0, 10);

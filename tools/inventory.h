@@ -49,6 +49,7 @@ nlohmann::json SizesJson(const store::UsageSizes* s);
 
 // "verified 2026-11-22", "verified 2026-11-22 (5% sample)", "DAMAGED (see vmvault
 // verify)", "verification unreadable", or "" when never verified.
-std::string VerificationText(const BackupEntry& b);
+std::string VerificationText(const Result<std::optional<store::VerifyRecord>>& verified);
+inline std::string VerificationText(const BackupEntry& b) { return VerificationText(b.verified); }
 
 }  // namespace vmvault::tools

@@ -12,6 +12,7 @@
 #include "base/progress.h"
 #include "base/time_format.h"
 #include "store/catalog.h"
+#include "tools/inventory.h"
 
 namespace vmvault::tools {
 namespace {
@@ -79,14 +80,7 @@ std::optional<bool> Confirm(std::istream& in, std::ostream& out, const std::stri
   return lower == yes_word || (yes_word == "y" && lower == "yes");
 }
 
-std::string VerificationText(const Result<std::optional<store::VerifyRecord>>& v) {
-  if (!v.ok()) return "verification unreadable";
-  if (!v->has_value()) return "not verified";
-  if (!(*v)->ok) return "DAMAGED (see vmvault verify)";
-  std::string text = "verified " + FormatIsoTime((*v)->time_us).substr(0, 10);
-  if ((*v)->sample_percent < 100) text += fmt::format(" ({:g}% sample)", (*v)->sample_percent);
-  return text;
-}
+std::string NotVerifiedOr(std::string text) { return text.empty() ? "not verified" : text; }
 
 uint64_t LogicalBytes(const store::BackupRecord& b) {
   uint64_t n = 0;
@@ -141,7 +135,7 @@ Result<std::optional<RestoreOptions>> AskRestore(const store::Catalog& catalog,
     backup_items.push_back(fmt::format("{}  {}  {} disk{}, {}  {}", b.name(),
                                        FormatIsoTime(b.time_us), b.disks.size(),
                                        b.disks.size() == 1 ? "" : "s", HumanBytes(LogicalBytes(b)),
-                                       VerificationText(catalog.GetVerification(b.id))));
+                                       NotVerifiedOr(VerificationText(catalog.GetVerification(b.id)))));
   }
   std::optional<size_t> bi =
       Choose(in, out, fmt::format("Backups of {}, newest first:", Printable(o.vm)), backup_items);
