@@ -211,4 +211,26 @@ Result<store::BackupRecord> BackupBuilder::Commit() {
   return backup_;
 }
 
+Status BackupBetweenHooks(const store::Repository& repo, const IngestHooks& hooks,
+                          const std::string& vm_name, const std::optional<std::string>& tier,
+                          const std::function<Result<store::BackupRecord>()>& backup,
+                          std::optional<store::BackupRecord>* made) {
+  auto step = [&](HookValues* values) -> Status {
+    if (values != nullptr) (*values)["Backup"] = "";  // {{Backup}} is empty after a failure
+    Result<store::BackupRecord> r = backup();
+    if (!r.ok()) return r.status();
+    if (values != nullptr) (*values)["Backup"] = r->name();
+    *made = std::move(r).value();
+    return Status::OK();
+  };
+  if (hooks.hooks == nullptr) return step(nullptr);
+  std::string tier_value = tier.value_or(store::VmRecord().tier);
+  if (!tier) {
+    if (auto vm = repo.catalog().GetVm(vm_name); vm.ok()) tier_value = vm->tier;
+  }
+  return RunBetweenHooks(*hooks.hooks, HookEvent::kPreBackup, HookEvent::kPostBackup,
+                         VmHookValues(hooks.repository, vm_name, tier_value),
+                         "the backup was skipped", step);
+}
+
 }  // namespace vmvault::ingest

@@ -11,6 +11,7 @@
 #pragma once
 
 #include <cstddef>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -19,6 +20,7 @@
 #include "base/clock.h"
 #include "base/image.h"
 #include "base/result.h"
+#include "ingest/hooks.h"
 #include "ingest/image_source.h"
 #include "store/catalog.h"
 #include "store/repository.h"
@@ -106,5 +108,16 @@ Result<store::DiskIndex> LoadDiskIndex(const store::Catalog& catalog, uint64_t b
 // st_dev, st_ino, st_size and st_mtim of `path`; unknown (all 0) when it cannot be
 // stat'ed or is not a regular file.
 store::DiskRecord::SourceStamp StampOf(const std::string& path);
+
+// Runs `backup` (one backup of VM `vm_name`) between the pre- and post-backup hooks of
+// `hooks` (none when `hooks.hooks` is null), with {{Repository}}, {{VM}}, {{Tier}} (`tier`,
+// else the VM's, else the default: what BackupBuilder gives the backup) and, after,
+// {{Backup}} and {{Status}}. `*made` receives the committed backup, even when a post
+// hook then fails. Returns the pre hooks' failure (the backup skipped), else the
+// backup's, else the post hooks'.
+Status BackupBetweenHooks(const store::Repository& repo, const IngestHooks& hooks,
+                          const std::string& vm_name, const std::optional<std::string>& tier,
+                          const std::function<Result<store::BackupRecord>()>& backup,
+                          std::optional<store::BackupRecord>* made);
 
 }  // namespace vmvault::ingest

@@ -301,7 +301,7 @@ Status BackupOffline(Context& cx, LibvirtDomain& dom, const std::vector<TakenDis
 // Runs `capture` (the moment a running domain's disks are captured) between the
 // snapshot hooks.
 Status Capture(Context& cx, BackupBuilder& b, const std::function<Status()>& capture) {
-  return CaptureBetweenHooks(cx.options.snapshot_hooks, b.record().vm, b.record().tier,
+  return CaptureBetweenHooks(cx.options.hooks, b.record().vm, b.record().tier,
                              cx.options.method, capture);
 }
 
@@ -632,14 +632,17 @@ Result<std::vector<store::BackupRecord>> IngestDomains(store::Repository& repo,
   Status first_error;
   std::vector<std::string> failed;
   for (const auto& [off, name] : order) {
-    auto r = BackupDomain(cx, name);
+    std::optional<store::BackupRecord> made;
+    const Status r = BackupBetweenHooks(
+        repo, options.hooks.each_backup ? options.hooks : IngestHooks(), SanitizeName(name),
+        options.tier, [&] { return BackupDomain(cx, name); }, &made);
     if (r.ok()) {
-      done.push_back(std::move(r).value());
+      done.push_back(std::move(*made));
       continue;
     }
-    spdlog::error("{}", r.status().ToString());
+    spdlog::error("{}", r.ToString());
     failed.push_back(name);
-    if (first_error.ok()) first_error = r.status();
+    if (first_error.ok()) first_error = r;
     if (!cx.conn->alive()) {
       // Later domains need a connection too.
       auto c = LibvirtConnection::Open(options.uri);

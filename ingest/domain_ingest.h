@@ -56,8 +56,9 @@ struct DomainIngestOptions {
   std::string work_dir = "/var/tmp";
   size_t threads = 0;
   bool progress = false;
-  // Run around the capture of each running domain, with {{Method}} as above.
-  SnapshotHooks snapshot_hooks;
+  // The snapshot hooks around the capture of each running domain ({{Method}} as
+  // above); with hooks.each_backup also the backup hooks around each domain's backup.
+  IngestHooks hooks;
 };
 
 // OK for "backup", "snapshot" and "pause".

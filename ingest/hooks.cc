@@ -124,7 +124,7 @@ Status RunBetweenHooks(const HooksConfig& hooks, HookEvent pre, HookEvent post,
   return status.ok() ? after : status;
 }
 
-Status CaptureBetweenHooks(const SnapshotHooks& hooks, std::string_view vm,
+Status CaptureBetweenHooks(const IngestHooks& hooks, std::string_view vm,
                            std::string_view tier, std::string_view method,
                            const std::function<Status()>& capture) {
   if (hooks.hooks == nullptr) return capture();

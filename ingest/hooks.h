@@ -77,18 +77,23 @@ Status RunBetweenHooks(const HooksConfig& hooks, HookEvent pre, HookEvent post,
                        HookValues values, std::string_view skipped,
                        const std::function<Status(HookValues* values)>& step);
 
-// The pre- and post-snapshot hooks an ingest runs around the moment a running VM's
-// disks are captured (a domain or machine paused, a disk-only snapshot taken, a pull
-// backup job started). Not owned: `hooks` must outlive the ingest.
-struct SnapshotHooks {
+// The hooks an ingest runs: the pre- and post-snapshot hooks around the moment a
+// running VM's disks are captured (a domain or machine paused, a disk-only snapshot
+// taken, a pull backup job started) and, with `each_backup`, the pre- and post-backup
+// hooks around each VM's backup (BackupBetweenHooks in backup_builder.h). Not owned:
+// `hooks` must outlive the ingest.
+struct IngestHooks {
   const HooksConfig* hooks = nullptr;  // null: none run
   std::string repository;              // {{Repository}}
+  // Whether the domain and VirtualBox ingest run the backup hooks around each VM
+  // (vmvault ingest); vmvault schedule runs them around its job itself.
+  bool each_backup = false;
 };
 
 // RunBetweenHooks for the snapshot events with {{Repository}}, {{VM}}, {{Tier}} and
 // {{Method}}; only `capture` when there are no hooks. A failing pre-snapshot hook
 // returns before `capture` touches the VM.
-Status CaptureBetweenHooks(const SnapshotHooks& hooks, std::string_view vm,
+Status CaptureBetweenHooks(const IngestHooks& hooks, std::string_view vm,
                            std::string_view tier, std::string_view method,
                            const std::function<Status()>& capture);
 

@@ -118,7 +118,7 @@ Result<store::BackupRecord> BackupMachine(store::Repository& repo, const VboxMac
     return Status::OK();
   };
   // A machine that is not running is copied as it is, without the snapshot hooks.
-  VV_RETURN_IF_ERROR(running ? CaptureBetweenHooks(options.snapshot_hooks, b->record().vm,
+  VV_RETURN_IF_ERROR(running ? CaptureBetweenHooks(options.hooks, b->record().vm,
                                                    b->record().tier, "pause", copy)
                              : copy());
   return b->Commit();
@@ -197,13 +197,18 @@ Result<std::vector<store::BackupRecord>> IngestVirtualBox(store::Repository& rep
   Status first_error;
   size_t failed = 0;
   for (const auto& [not_running, i] : order) {
-    auto r = BackupMachine(repo, machines[i], options, !not_running, runner, clock, threads);
+    std::optional<store::BackupRecord> made;
+    const Status r = BackupBetweenHooks(
+        repo, options.hooks.each_backup ? options.hooks : IngestHooks(),
+        SanitizeName(machines[i].name), options.tier,
+        [&] { return BackupMachine(repo, machines[i], options, !not_running, runner, clock, threads); },
+        &made);
     if (r.ok()) {
-      done.push_back(std::move(r).value());
+      done.push_back(std::move(*made));
       continue;
     }
-    spdlog::error("VirtualBox machine '{}': {}", Printable(machines[i].name), r.status().ToString());
-    if (first_error.ok()) first_error = r.status();
+    spdlog::error("VirtualBox machine '{}': {}", Printable(machines[i].name), r.ToString());
+    if (first_error.ok()) first_error = r;
     ++failed;
   }
   if (failed == 0) return done;

@@ -40,8 +40,9 @@ struct VboxIngestOptions {
   std::optional<std::string> tier;
   size_t threads = 0;
   bool progress = false;
-  // Run around the pause of each running machine ({{Method}} is pause).
-  SnapshotHooks snapshot_hooks;
+  // The snapshot hooks around the pause of each running machine ({{Method}} is pause);
+  // with hooks.each_backup also the backup hooks around each machine's backup.
+  IngestHooks hooks;
 };
 
 // qemu's name for the format of every image in `disk`'s chain when vmvault can read the

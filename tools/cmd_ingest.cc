@@ -10,15 +10,14 @@
 
 #include "base/names.h"
 #include "base/progress.h"
+#include "ingest/backup_builder.h"
 #include "ingest/config.h"
 #include "ingest/domain_ingest.h"
 #include "ingest/file_ingest.h"
 #include "ingest/hooks.h"
-#include "ingest/libvirt.h"
 #include "ingest/lvm.h"
 #include "ingest/priority.h"
 #include "ingest/vbox_ingest.h"
-#include "ingest/virtualbox.h"
 #include "store/repository.h"
 #include "tools/cli.h"
 
@@ -35,75 +34,6 @@ struct IngestArgs {
   std::string tier;
   std::string config;
 };
-
-// The backups of one run, each between its VM's pre- and post-backup hooks when a
-// configuration file was given. Failures of one VM do not stop the others.
-class VmRuns {
- public:
-  VmRuns(store::Repository& repo, const GlobalOptions& global,
-         const std::optional<ingest::Config>& config, const std::optional<std::string>& tier)
-      : repo_(repo), global_(global), config_(config), tier_(tier) {}
-
-  // The snapshot hooks for the domain and VirtualBox ingest.
-  ingest::SnapshotHooks snapshot_hooks() const {
-    if (!config_) return {};
-    return {&config_->hooks, global_.repo};
-  }
-
-  // Backs VM `vm` up through `backup`.
-  void Run(const std::string& vm, const std::function<Status()>& backup) {
-    ++count_;
-    Status s = config_ ? ingest::RunBetweenHooks(
-                             config_->hooks, ingest::HookEvent::kPreBackup,
-                             ingest::HookEvent::kPostBackup,
-                             ingest::VmHookValues(global_.repo, vm, Tier(vm)),
-                             "the backup was skipped",
-                             [&](ingest::HookValues* values) {
-                               const Status done = backup();
-                               (*values)["Backup"] = done.ok() ? Latest(vm) : "";
-                               return done;
-                             })
-                       : backup();
-    if (s.ok()) return;
-    failed_.push_back(vm);
-    if (first_.ok()) first_ = s;
-  }
-
-  Status Outcome() const {
-    if (failed_.empty() || count_ == 1) return first_;
-    std::string list;
-    for (const std::string& f : failed_) list += (list.empty() ? "" : ", ") + f;
-    return Status(first_.code(), fmt::format("{} of {} VMs failed ({}); the first: {}",
-                                             failed_.size(), count_, list, first_.message()));
-  }
-
- private:
-  // --tier, else the VM's tier, else the default.
-  std::string Tier(const std::string& vm) const {
-    if (tier_) return *tier_;
-    auto record = repo_.catalog().GetVm(vm);
-    return record.ok() ? record->tier : store::VmRecord().tier;
-  }
-  std::string Latest(const std::string& vm) const {
-    auto backups = repo_.catalog().ListBackups(vm);
-    return backups.ok() && !backups->empty() ? backups->back().name() : "";
-  }
-
-  store::Repository& repo_;
-  const GlobalOptions global_;
-  const std::optional<ingest::Config>& config_;
-  const std::optional<std::string>& tier_;
-  size_t count_ = 0;
-  std::vector<std::string> failed_;
-  Status first_;
-};
-
-// The domains a run backs up, by name.
-Result<std::vector<std::string>> DomainNames(const ingest::DomainIngestOptions& o) {
-  if (!o.all_domains) return o.domains;
-  VV_ASSIGN_OR_RETURN(auto conn, ingest::LibvirtConnection::Open(o.uri));
-  return conn->ListDomainNames();
-}
 
 }  // namespace
 
@@ -183,43 +113,32 @@ Command IngestCommand() {
               VV_ASSIGN_OR_RETURN(auto repo, OpenRepo(g, store::RepoMode::kWrite));
               ingest::RealCommandRunner runner;
               const Clock& clock = SystemClock::Default();
-              VmRuns runs(*repo, g, config, tier);
+              // With a configuration file, its backup hooks around each VM's backup and
+              // its snapshot hooks around each capture.
+              ingest::IngestHooks hooks;
+              if (config) hooks = {&config->hooks, g.repo, /*each_backup=*/true};
+              // One VM's backup between its backup hooks.
+              auto one = [&](const std::string& vm,
+                             const std::function<Result<store::BackupRecord>()>& backup) {
+                std::optional<store::BackupRecord> made;
+                return ingest::BackupBetweenHooks(*repo, hooks, vm, tier, backup, &made);
+              };
               if (!a->virtualbox.empty()) {
                 ingest::VboxIngestOptions vopts;
                 vopts.path = a->virtualbox;
                 vopts.tier = tier;
                 vopts.threads = a->files.threads;
                 vopts.progress = progress;
-                vopts.snapshot_hooks = runs.snapshot_hooks();
-                if (!config) return ingest::IngestVirtualBox(*repo, vopts, runner, clock).status();
-                // One machine at a time, each between its backup hooks.
-                VV_ASSIGN_OR_RETURN(const auto machines,
-                                    ingest::FindVirtualBoxMachines(a->virtualbox));
-                for (const ingest::VboxMachine& m : machines) {
-                  vopts.machines = {m.name};
-                  runs.Run(SanitizeName(m.name), [&] {
-                    return ingest::IngestVirtualBox(*repo, vopts, runner, clock).status();
-                  });
-                }
-                return runs.Outcome();
+                vopts.hooks = hooks;
+                return ingest::IngestVirtualBox(*repo, vopts, runner, clock).status();
               }
               if (!a->domains.domains.empty() || a->domains.all_domains) {
                 ingest::DomainIngestOptions& dopts = a->domains;
                 dopts.tier = tier;
                 dopts.threads = a->files.threads;
                 dopts.progress = progress;
-                dopts.snapshot_hooks = runs.snapshot_hooks();
-                if (!config) return ingest::IngestDomains(*repo, dopts, runner, clock).status();
-                // One domain at a time, each between its backup hooks.
-                VV_ASSIGN_OR_RETURN(const std::vector<std::string> names, DomainNames(dopts));
-                dopts.all_domains = false;
-                for (const std::string& name : names) {
-                  dopts.domains = {name};
-                  runs.Run(SanitizeName(name), [&] {
-                    return ingest::IngestDomains(*repo, dopts, runner, clock).status();
-                  });
-                }
-                return runs.Outcome();
+                dopts.hooks = hooks;
+                return ingest::IngestDomains(*repo, dopts, runner, clock).status();
               }
               if (!a->lvm.empty()) {
                 ingest::LvmIngestOptions lopts;
@@ -229,11 +148,10 @@ Command IngestCommand() {
                 lopts.threads = a->files.threads;
                 lopts.progress = progress;
                 const std::string lv = a->lvm.substr(a->lvm.find('/') + 1);
-                runs.Run(lopts.vm.value_or(SanitizeName(lv)), [&] {
+                return one(lopts.vm.value_or(SanitizeName(lv)), [&] {
                   ingest::NbdSourceOpener opener;
-                  return ingest::IngestLvmVolume(*repo, lopts, runner, clock, opener).status();
+                  return ingest::IngestLvmVolume(*repo, lopts, runner, clock, opener);
                 });
-                return runs.Outcome();
               }
               ingest::FileIngestOptions& opts = a->files;
               if (!a->devices.empty()) {
@@ -251,10 +169,7 @@ Command IngestCommand() {
               VV_ASSIGN_OR_RETURN(const std::string vm, ingest::VmNameForFiles(opts.vm, opts.files));
               // The summary is logged by IngestImageFiles; on a terminal only, so cron
               // stays quiet.
-              runs.Run(vm, [&] {
-                return ingest::IngestImageFiles(*repo, opts, runner, clock).status();
-              });
-              return runs.Outcome();
+              return one(vm, [&] { return ingest::IngestImageFiles(*repo, opts, runner, clock); });
             };
           }};
 }

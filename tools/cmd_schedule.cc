@@ -20,6 +20,7 @@
 #include "base/names.h"
 #include "base/progress.h"
 #include "base/time_format.h"
+#include "ingest/backup_builder.h"
 #include "ingest/command_runner.h"
 #include "ingest/config.h"
 #include "base/thread_pool.h"
@@ -155,7 +156,7 @@ std::string SnapshotSpace(const std::string& size) {
 // One backup of entry `e`, through the function `vmvault ingest` uses for its kind.
 Result<store::BackupRecord> BackupEntry(store::Repository& repo, const ingest::SourceConfig& s,
                                         const ingest::QueueEntry& e,
-                                        const ingest::SnapshotHooks& snapshot_hooks,
+                                        const ingest::IngestHooks& hooks,
                                         size_t threads, bool progress) {
   ingest::RealCommandRunner runner;
   const Clock& clock = SystemClock::Default();
@@ -199,7 +200,7 @@ Result<store::BackupRecord> BackupEntry(store::Repository& repo, const ingest::S
       opts.domains = {e.name};
       if (!s.method.empty()) opts.method = s.method;
       opts.tier = s.tier;
-      opts.snapshot_hooks = snapshot_hooks;
+      opts.hooks = hooks;
       opts.threads = threads;
       opts.progress = progress;
       return one(ingest::IngestDomains(repo, opts, runner, clock));
@@ -209,7 +210,7 @@ Result<store::BackupRecord> BackupEntry(store::Repository& repo, const ingest::S
       opts.path = s.path;
       opts.machines = {e.name};
       opts.tier = s.tier;
-      opts.snapshot_hooks = snapshot_hooks;
+      opts.hooks = hooks;
       opts.threads = threads;
       opts.progress = progress;
       return one(ingest::IngestVirtualBox(repo, opts, runner, clock));
@@ -259,15 +260,11 @@ class Job {
     VV_RETURN_IF_ERROR(store::PutVmStates(repo_.kv(), {{e.vm, r}}));
 
     std::optional<store::BackupRecord> backup;
-    Status status = ingest::RunBetweenHooks(
-        config_.hooks, ingest::HookEvent::kPreBackup, ingest::HookEvent::kPostBackup,
-        ingest::VmHookValues(g_.repo, e.vm, s.tier), "the backup was skipped",
-        [&](ingest::HookValues* values) {
-          auto done = BackupEntry(repo_, s, e, {&config_.hooks, g_.repo}, threads_, progress_);
-          if (done.ok()) backup = std::move(done).value();
-          (*values)["Backup"] = backup ? backup->name() : "";
-          return done.status();
-        });
+    // The backup hooks run here, around the job; the ingest runs the snapshot hooks.
+    const ingest::IngestHooks hooks{&config_.hooks, g_.repo};
+    Status status = ingest::BackupBetweenHooks(
+        repo_, hooks, e.vm, s.tier,
+        [&] { return BackupEntry(repo_, s, e, hooks, threads_, progress_); }, &backup);
 
     r.pid = 0;
     r.pid_start = 0;

@@ -305,7 +305,7 @@ TEST_F(TestDriverTest, SnapshotHooksRunAroundThePause) {
   o.domains = {Name("on")};
   o.method = "pause";
   o.tier = "hot";
-  o.snapshot_hooks = {&hooks, "/the/repo"};
+  o.hooks = {&hooks, "/the/repo"};
   auto r = Ingest(o);
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_EQ(r->front().method, "paused");
@@ -319,6 +319,35 @@ TEST_F(TestDriverTest, SnapshotHooksRunAroundThePause) {
   EXPECT_EQ(reason, VIR_DOMAIN_RUNNING_UNPAUSED);
 }
 
+// With each_backup (vmvault ingest --config), every domain's backup runs between its
+// backup hooks, the snapshot hooks inside them, running domains still first.
+TEST_F(TestDriverTest, EachBackupPutsEveryDomainBetweenItsBackupHooksRunningOnesFirst) {
+  ASSERT_NE(Define(Name("off"), /*start=*/false), nullptr);
+  ASSERT_NE(Define(Name("on"), /*start=*/true), nullptr);
+  const std::string log = dir_ / "hooks.log";
+  HooksConfig hooks = SnapshotHooksFor(LoggingHook(dir_ / "pre.sh", log, 0),
+                                       LoggingHook(dir_ / "post.sh", log, 0));
+  const std::string backup_hook = LoggingHook(dir_ / "backup.sh", log, 0);
+  hooks.commands[static_cast<size_t>(HookEvent::kPreBackup)] = {{{backup_hook, "{{VM}}"}, {}}};
+  hooks.commands[static_cast<size_t>(HookEvent::kPostBackup)] = {
+      {{backup_hook, "{{VM}}", "{{Backup}}"}, {}}};
+  DomainIngestOptions o;
+  o.domains = {Name("off"), Name("on")};
+  o.method = "pause";
+  o.hooks = {&hooks, "/the/repo", /*each_backup=*/true};
+  auto r = Ingest(o);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  ASSERT_EQ(r->size(), 2u);
+  EXPECT_EQ(Slurp(log),
+            fmt::format("pre-backup {0} \n"
+                        "pre-snapshot /the/repo {0} warm pause \n"
+                        "post-snapshot {0} pause ok ok\n"
+                        "post-backup {0} {2} ok\n"
+                        "pre-backup {1} \n"
+                        "post-backup {1} {3} ok\n",
+                        Name("on"), Name("off"), (*r)[0].name(), (*r)[1].name()));
+}
+
 TEST_F(TestDriverTest, AFailingPreSnapshotHookLeavesTheDomainAloneAndStoresNothing) {
   virDomainPtr on = Define(Name("on"), /*start=*/true);
   ASSERT_NE(on, nullptr);
@@ -328,7 +357,7 @@ TEST_F(TestDriverTest, AFailingPreSnapshotHookLeavesTheDomainAloneAndStoresNothi
   DomainIngestOptions o;
   o.domains = {Name("on")};
   o.method = "pause";
-  o.snapshot_hooks = {&hooks, "/the/repo"};
+  o.hooks = {&hooks, "/the/repo"};
   auto r = Ingest(o);
   ASSERT_FALSE(r.ok());
   EXPECT_NE(r.status().message().find("the VM was not touched"), std::string::npos)
