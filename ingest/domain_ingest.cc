@@ -253,7 +253,7 @@ Status AddImage(Context& cx, const TakenDisk& d, bool force_share, BackupBuilder
                                               d.config.driver_type, force_share));
   DiskSource src;
   src.name = d.config.target_dev;
-  NbdSourceOpener opener;
+  SourceOpener opener;
   return AddProbedFile(b, f, std::move(src), opener, static_cast<int>(cx.threads));
 }
 
@@ -291,7 +291,7 @@ Status BackupOffline(Context& cx, LibvirtDomain& dom, const std::vector<TakenDis
       }
     }
     VV_ASSIGN_OR_RETURN(ProbedFile f, ProbeFile(cx.runner, info.path, info.format));
-    NbdSourceOpener opener;
+    SourceOpener opener;
     VV_RETURN_IF_ERROR(
         AddProbedFile(b, f, std::move(src), opener, static_cast<int>(cx.threads)));
   }

@@ -142,7 +142,7 @@ Result<store::BackupRecord> IngestImageFiles(store::Repository& repo, const File
 
 Result<store::BackupRecord> IngestImageFiles(store::Repository& repo, const FileIngestOptions& opts,
                                              CommandRunner& runner, const Clock& clock) {
-  NbdSourceOpener opener;
+  SourceOpener opener;
   return IngestImageFiles(repo, opts, runner, clock, opener);
 }
 

@@ -48,7 +48,7 @@ Result<std::string> VmNameForFiles(const std::optional<std::string>& vm,
                                    const std::vector<std::string>& files);
 
 // Ingests opts.files as one new backup and returns the committed record (id set).
-// Reads through `opener` (NbdSourceOpener in production, an in-memory one in tests).
+// Reads through `opener` (SourceOpener in production, an in-memory one in tests).
 Result<store::BackupRecord> IngestImageFiles(store::Repository& repo, const FileIngestOptions& opts,
                                              CommandRunner& runner, const Clock& clock,
                                              ImageSourceOpener& opener);

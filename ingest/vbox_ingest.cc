@@ -71,7 +71,7 @@ Status AddVboxDisk(CommandRunner& runner, const VboxDisk& disk, int readers, Bac
   VV_ASSIGN_OR_RETURN(ProbedFile f, disk.chain.size() == 1
                                         ? ProbeFile(runner, disk.chain.back().path, format)
                                         : ProbeChain(runner, LayerPaths(disk), format));
-  NbdSourceOpener opener;
+  SourceOpener opener;
   return AddProbedFile(b, f, std::move(src), opener, readers);
 }
 

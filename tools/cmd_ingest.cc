@@ -149,7 +149,7 @@ Command IngestCommand() {
                 lopts.progress = progress;
                 const std::string lv = a->lvm.substr(a->lvm.find('/') + 1);
                 return one(lopts.vm.value_or(SanitizeName(lv)), [&] {
-                  ingest::NbdSourceOpener opener;
+                  ingest::SourceOpener opener;
                   return ingest::IngestLvmVolume(*repo, lopts, runner, clock, opener);
                 });
               }

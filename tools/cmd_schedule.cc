@@ -191,7 +191,7 @@ Result<store::BackupRecord> BackupEntry(store::Repository& repo, const ingest::S
       opts.snapshot_extents = SnapshotSpace(s.snapshot_size);
       opts.threads = threads;
       opts.progress = progress;
-      ingest::NbdSourceOpener opener;
+      ingest::SourceOpener opener;
       return ingest::IngestLvmVolume(repo, opts, runner, clock, opener);
     }
     case ingest::SourceKind::kDomain: {
