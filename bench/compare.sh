@@ -12,8 +12,9 @@
 #   mount       the latest version through each tool's FUSE mount (`vmvault mount`, `borg
 #               mount`, `restic mount`), each time a fresh mount: time to the first 4 KiB
 #               (page cache dropped before the mount starts); `dd bs=1M` of the whole file
-#               with the page cache dropped (cold) and with the repository read into it
-#               first (warm repository: CPU-bound); fio random 4 KiB reads (psync, queue
+#               with the page cache dropped (cold), with the repository read into it
+#               first (warm repository: CPU-bound), and cold with `iflag=direct` (O_DIRECT:
+#               the mount's replies go straight to dd, no page cache); fio random 4 KiB reads (psync, queue
 #               depth 1, RUNTIME s) over the disk's first 1300 MiB after 1 MiB (~97 % data)
 #               with the page cache dropped; the mount's RSS after the reads. vmvault's raw,
 #               qcow2 and VHDX views; borg's and restic's copy of the raw file.
@@ -234,13 +235,14 @@ mount_or_fail() {
   return 1
 }
 
-seq_read() {  # seq_read TOOL VIEW STATE(cold|warm)
-  local tool=$1 view=$2 state=$3 mnt="$WORKDIR/mnt-$1" path t
+seq_read() {  # seq_read TOOL VIEW STATE(cold|warm|direct)
+  local tool=$1 view=$2 state=$3 mnt="$WORKDIR/mnt-$1" path t flags=()
   path=$(file_in_mount "$tool" "$view")
   mount_or_fail "$tool" "$mnt" "$path" "$view" || return 0
   drop_caches
   [[ $state == warm ]] && warm_repo "$tool"
-  if tsec t dd if="$mnt/$path" of=/dev/null bs=1M status=none 2>>"$WORKDIR/$tool.log"; then
+  [[ $state == direct ]] && flags=(iflag=direct)  # cold, and around the page cache
+  if tsec t dd if="$mnt/$path" of=/dev/null bs=1M "${flags[@]}" status=none 2>>"$WORKDIR/$tool.log"; then
     rec mount "$tool" "$view" "seq_$state" "$t"
     rec mount "$tool" "$view" bytes "$(stat -c %s "$mnt/$path")"
     rec mount "$tool" "$view" "rss_seq_$state" "$(rss_of "${MOUNT_PIDS[-1]}")"
@@ -337,7 +339,7 @@ for rep in $(seq 1 "$REPS"); do
     rec limit "cat-repo-$tool" "$LATEST" bytes "$(du -scb "$(repo_of "$tool")" ${c:+"$c"} | tail -1 | cut -f1)"
   done
   for tool in "${order[@]}"; do first_byte "$tool" debian.raw; done
-  for state in cold warm; do
+  for state in cold warm direct; do
     for tool in "${order[@]}"; do
       if [[ $tool == vmvault ]]; then
         for view in debian.raw debian.qcow2 debian.vhdx; do seq_read vmvault "$view" "$state"; done
@@ -410,6 +412,7 @@ restic mount --repo R MNT               # MNT/snapshots/latest${SRC}/debian.raw
 drop; <mount>; open + pread 4 KiB at 1 MiB (python, perf_counter)   # first byte
 <mount>; drop; dd if=FILE of=/dev/null bs=1M                         # cold
 <mount>; drop; cat R/** CACHE/** >/dev/null; dd if=FILE of=/dev/null bs=1M   # warm repository
+<mount>; drop; dd if=FILE of=/dev/null bs=1M iflag=direct           # cold, O_DIRECT
 <mount>; drop; fio --name=rr --filename=FILE ${FIO_ARGS[*]} --runtime=$RUNTIME --time_based
 ps -o rss= -p <mount's pid>             # after each dd and after fio
 # restore, after drop, timed with the sync of what it wrote

@@ -104,10 +104,11 @@ print()
 # --- mount -------------------------------------------------------------------------------
 print(f"## Reading debian-{latest} through each tool's mount (a fresh mount each time)")
 print()
-print("| tool | file | MB | seq MB/s, cold | seq MB/s, warm repository | first 4 KiB ms, "
-      "mount up -> read | first 4 KiB ms, mount start -> read | random 4 KiB IOPS | p50 ms "
-      "| p99 ms | mount RSS MiB (after seq cold / warm / random) |")
-print("|---|---|---|---|---|---|---|---|---|---|---|")
+print("| tool | file | MB | seq MB/s, cold | seq MB/s, warm repository | seq MB/s, cold, O_DIRECT "
+      "| first 4 KiB ms, mount up -> read | first 4 KiB ms, mount start -> read "
+      "| random 4 KiB IOPS | p50 ms | p99 ms "
+      "| mount RSS MiB (after seq cold / warm / random) |")
+print("|---|---|---|---|---|---|---|---|---|---|---|---|")
 VIEWS = [("vmvault", "debian.raw"), ("vmvault", "debian.qcow2"), ("vmvault", "debian.vhdx"),
          ("borg", "debian.raw"), ("restic", "debian.raw")]
 seq_mbps = {}
@@ -116,15 +117,15 @@ for tool, view in VIEWS:
     size = med(k + ("bytes",))
     if size is None and not runs(k + ("ttfb_ms",)):
         continue
-    for state in ("cold", "warm"):
+    for state in ("cold", "warm", "direct"):
         t = med(k + (f"seq_{state}",))
         seq_mbps[(tool, view, state)] = size / MB / t if size and t else None
     speed = {s: cell(k + (f"seq_{s}",), lambda t: size / MB / t) if size else "-"
-             for s in ("cold", "warm")}
+             for s in ("cold", "warm", "direct")}
     rss = " / ".join(fmt(med(k + (m,)) / 1024 if med(k + (m,)) else None, 0)
                      for m in ("rss_seq_cold", "rss_seq_warm", "rss_random"))
     print(f"| {tool}{failed('mount', tool, view)} | {view} | {fmt(size / MB if size else None, 0)} "
-          f"| {speed['cold']} | {speed['warm']} | {cell(k + ('ttfb_ms',))} "
+          f"| {speed['cold']} | {speed['warm']} | {speed['direct']} | {cell(k + ('ttfb_ms',))} "
           f"| {cell(k + ('ttfb_total_ms',))} | {cell(k + ('iops',), digits=0)} "
           f"| {cell(k + ('p50_ms',), digits=3)} | {cell(k + ('p99_ms',), digits=3)} | {rss} |")
 print()
@@ -205,8 +206,8 @@ for peer in ("borg", "restic"):
     r = a / b if a and b else None
     target(f"repository after {last}: vmvault bytes / {peer}'s", r and f"{r:.2f}x", "<= 1x",
            r is not None and r <= 1)
-for state in ("cold", "warm"):
-    label = "cold" if state == "cold" else "warm repository"
+for state in ("cold", "warm", "direct"):
+    label = {"cold": "cold", "warm": "warm repository", "direct": "cold, O_DIRECT"}[state]
     raw, borg = seq_mbps.get(("vmvault", "debian.raw", state)), seq_mbps.get(("borg", "debian.raw", state))
     r = raw / borg if raw and borg else None
     target(f"raw view sequential, {label}: vmvault / borg mount", r and f"{r:.1f}x", ">= 4x",
