@@ -242,8 +242,8 @@ Status RunMount(const MountOptions& given) {
   FilesystemOptions fo;
   fo.cache_bytes = options.cache_bytes;
   fo.readahead_bytes = options.readahead_bytes;
-  fo.prefetch_threads = options.prefetch_threads != 0 ? options.prefetch_threads
-                                                      : std::max<size_t>(2, hw);
+  fo.prefetch_threads =
+      options.prefetch_threads != 0 ? options.prefetch_threads : DefaultPrefetchThreads();
   fo.refresh_interval_us = static_cast<int64_t>(options.refresh_interval_s * 1e6);
   fo.uid = options.uid.value_or(getuid());
   fo.gid = options.gid.value_or(getgid());

@@ -34,7 +34,7 @@ struct MountOptions {
   size_t cache_bytes = 64 << 20;     // decompressed chunk cache
   size_t readahead_bytes = 8 << 20;  // warmed ahead of each sequential reader
   size_t threads = 0;                // FUSE worker threads; 0 = max(4, hardware threads)
-  size_t prefetch_threads = 0;       // 0 = max(2, hardware threads)
+  size_t prefetch_threads = 0;       // 0 = DefaultPrefetchThreads()
   double refresh_interval_s = 1.0;   // how stale a listing of new backups may be
   std::vector<std::string> fuse_options;  // extra -o options, passed to libfuse as is
 };

@@ -17,6 +17,10 @@ const uint8_t* ZeroPage() {
 
 }  // namespace
 
+size_t DefaultPrefetchThreads() {
+  return std::max<size_t>(8, ThreadPool::HardwareThreads());
+}
+
 void ReadResult::Add(const uint8_t* data, size_t size, std::shared_ptr<const void> keep) {
   if (size == 0) return;
   pieces_.push_back({data, size});

@@ -185,7 +185,7 @@ struct Reader {
   explicit Reader(store::Repository& repo)
       : pages(&repo.catalog(), fs::kDefaultIndexCacheBytes),
         cache(&repo.chunks(), 64 << 20, repo.config().chunk_size),
-        pool(4),
+        pool(fs::DefaultPrefetchThreads()),
         reader(&cache, &pool) {}
   fs::IndexPageCache pages;
   fs::ChunkCache cache;
