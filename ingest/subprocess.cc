@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
+#include <linux/close_range.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -67,6 +68,17 @@ struct NewProcessGroup : bp::extend::handler {
   template <typename Executor>
   void on_exec_setup(Executor& /*exec*/) const {
     if (enabled) ::setpgid(0, 0);
+  }
+};
+
+// Marks every descriptor above the standard streams close-on-exec in the child, so the
+// program inherits none of ours (a hook that daemonizes would keep the repository's
+// lock or a FUSE device open). Marking rather than closing leaves Boost's own exec
+// error pipe working; bp::limit_handles closed the output pipes in Boost 1.74.
+struct NoInheritedDescriptors : bp::extend::handler {
+  template <typename Executor>
+  void on_exec_setup(Executor& /*exec*/) const {
+    ::close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
   }
 };
 
@@ -155,7 +167,7 @@ Result<CommandOutput> RunProcess(const std::vector<std::string>& argv,
     const NewProcessGroup group(options.own_process_group);
     auto spawn = [&](auto&& std_in) {
       return bp::child(bp::exe = exe, bp::args = Tail(argv), std_in, bp::std_out > out_stream,
-                       bp::std_err > err_stream, child_env, group);
+                       bp::std_err > err_stream, child_env, group, NoInheritedDescriptors{});
     };
     bp::child child = options.stdin_text ? spawn(bp::std_in < in_pipe) : spawn(bp::std_in.close());
     const pid_t pid = child.id();

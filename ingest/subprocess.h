@@ -3,7 +3,9 @@
 //
 // RunProcess runs a program to completion and captures its output; ChildProcess keeps a
 // long-running daemon (qemu-nbd) alive for as long as the object lives and stops it by
-// its PID when destroyed. Programs are run directly, never through a shell.
+// its PID when destroyed. Programs are run directly, never through a shell, and
+// inherit no descriptor but their standard streams (a hook that daemonizes must not
+// keep the repository's lock or a FUSE device open).
 //
 // The options form of RunProcess adds what hooks and the sendmail alert transport need:
 // extra environment variables, bytes for stdin, a process group of its own that the

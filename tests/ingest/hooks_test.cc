@@ -3,9 +3,12 @@
 // through an ostream sink that replaces the default logger for each test.
 #include "ingest/hooks.h"
 
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -125,6 +128,27 @@ TEST_F(HooksTest, OutputGoesToTheLogLineByLine) {
   EXPECT_NE(log.find("info " + prefix + "second line\n"), std::string::npos) << log;
   EXPECT_NE(log.find("warning " + prefix + "oops\n"), std::string::npos) << log;
   EXPECT_NE(log.find("info " + prefix + "no newline\n"), std::string::npos) << log;
+}
+
+TEST_F(HooksTest, AHookInheritsNoDescriptorButItsStandardStreams) {
+  // A descriptor vmvault holds without close-on-exec, as libraries' descriptors may be
+  // (the repository lock, a FUSE device): a hook that daemonizes must not keep it.
+  const int null = ::open("/dev/null", O_RDONLY);
+  ASSERT_GE(null, 0);
+  const int leaked = ::fcntl(null, F_DUPFD, 100);  // far from what the script opens itself
+  ::close(null);
+  ASSERT_GE(leaked, 100);
+  const std::string hook = Script("fds.sh", "ls /proc/$$/fd > " + (dir_ / "fds") + "\n");
+  const HookResult r = RunHook(Hook({hook}), HookEvent::kPreBackup, {}, std::chrono::seconds(30));
+  ::close(leaked);
+  ASSERT_TRUE(r.status.ok()) << r.status.ToString();
+  std::istringstream fds(Read("fds"));
+  std::vector<int> open;
+  for (std::string line; std::getline(fds, line);) open.push_back(std::stoi(line));
+  // The script's own descriptors: 0-2, the redirection of ls's output (ls lists the
+  // shell's, not its own) and the script file sh reads its commands from.
+  EXPECT_EQ(std::count(open.begin(), open.end(), leaked), 0) << Read("fds");
+  EXPECT_LE(open.size(), 5u) << Read("fds");
 }
 
 TEST_F(HooksTest, AFailingExitCodeSaysWhichHookAndHow) {
