@@ -211,6 +211,17 @@ Result<store::BackupRecord> BackupBuilder::Commit() {
   return backup_;
 }
 
+Result<store::BackupRecord> BackupBuilder::CommitThenReport(const Status& post_snapshot) {
+  VV_ASSIGN_OR_RETURN(store::BackupRecord made, Commit());
+  if (post_snapshot.ok()) return made;
+  return KeptDespite(made, post_snapshot);
+}
+
+Status KeptDespite(const store::BackupRecord& made, const Status& post_snapshot) {
+  return Status(post_snapshot.code(), fmt::format("backup {} of {} was made and kept, but {}",
+                                                  made.name(), made.vm, post_snapshot.message()));
+}
+
 Status BackupBetweenHooks(const store::Repository& repo, const IngestHooks& hooks,
                           const std::string& vm_name, const std::optional<std::string>& tier,
                           const std::function<Result<store::BackupRecord>()>& backup,

@@ -82,6 +82,10 @@ class BackupBuilder {
 
   // Commits the backup (disks in the order added) and logs a one-line summary.
   Result<store::BackupRecord> Commit();
+  // Commits the backup; then, when `post_snapshot` (a post-snapshot hook's failure,
+  // see CaptureBetweenHooks) is not OK, returns it as the error, saying that the backup
+  // was made and kept, so the run's exit status and alerts still report the hook.
+  Result<store::BackupRecord> CommitThenReport(const Status& post_snapshot);
 
  private:
   BackupBuilder(store::Repository& repo, const Clock& clock, BackupOptions options)
@@ -96,6 +100,10 @@ class BackupBuilder {
   std::optional<store::BackupRecord> parent_;
   std::vector<store::DiskIndex> indexes_;
 };
+
+// The error that reports a failed post-snapshot hook of backup `made`, which was
+// committed: it says the backup was made and kept.
+Status KeptDespite(const store::BackupRecord& made, const Status& post_snapshot);
 
 // Validates `name` as a VM name when given, else sanitizes `fallback` into one.
 Result<std::string> ChooseVmName(const std::optional<std::string>& name,

@@ -126,6 +126,7 @@ struct Context {
   const Clock& clock;
   LibvirtConnection* conn;  // replaced when it drops between domains
   size_t threads;           // readers per disk
+  Status post_snapshot;     // the current domain's failed post-snapshot hook, if any
 };
 
 // Removes the bitmap `name` from each qcow2 file among `disks` (an inactive domain's
@@ -302,7 +303,7 @@ Status BackupOffline(Context& cx, LibvirtDomain& dom, const std::vector<TakenDis
 // snapshot hooks.
 Status Capture(Context& cx, BackupBuilder& b, const std::function<Status()>& capture) {
   return CaptureBetweenHooks(cx.options.hooks, b.record().vm, b.record().tier,
-                             cx.options.method, capture);
+                             cx.options.method, capture, &cx.post_snapshot);
 }
 
 // ---- pause ----
@@ -559,24 +560,28 @@ Result<store::BackupRecord> BackupDomain(Context& cx, const std::string& name) {
     CarryCheckpoint(*dom, *b);
     return b->Commit();
   }
+  cx.post_snapshot = Status::OK();
   if (cx.options.method == "pause") {
     VV_RETURN_IF_ERROR(Capture(cx, *b, [&] {
       return BackupPaused(cx, *dom, disks, state == DomainState::kPaused, *b);
     }));
     CarryCheckpoint(*dom, *b);
-    return b->Commit();
+    return b->CommitThenReport(cx.post_snapshot);
   }
   const auto [uid, gid] = QemuOwner(live_xml);
   VV_ASSIGN_OR_RETURN(auto work, WorkDir::Make(cx.options.work_dir, uid, gid));
   if (cx.options.method == "snapshot") {
     VV_RETURN_IF_ERROR(BackupSnapshot(cx, *dom, choices, disks, *work, *b));
     CarryCheckpoint(*dom, *b);
-    return b->Commit();
+    return b->CommitThenReport(cx.post_snapshot);
   }
   std::string checkpoint;
   bool job_begun = false;
   Status s = BackupPull(cx, *dom, choices, disks, *work, *b, &checkpoint, &job_begun);
   Result<store::BackupRecord> committed = s.ok() ? b->Commit() : Result<store::BackupRecord>(s);
+  if (committed.ok() && !checkpoint.empty()) DeleteOlderCheckpoints(*dom, checkpoint);
+  // Committed: the job has ended with the read, so only the hook is left to report.
+  if (committed.ok() && !cx.post_snapshot.ok()) return KeptDespite(*committed, cx.post_snapshot);
   if (!committed.ok()) {
     Status err = committed.status();
     if (!cx.conn->alive()) {
@@ -587,7 +592,6 @@ Result<store::BackupRecord> BackupDomain(Context& cx, const std::string& name) {
                   : std::vector<std::string>();
     return WithLeftovers(err.WithContext(fmt::format("backing up domain '{}'", name)), left, name);
   }
-  if (!checkpoint.empty()) DeleteOlderCheckpoints(*dom, checkpoint);
   return committed;
 }
 
@@ -627,7 +631,8 @@ Result<std::vector<store::BackupRecord>> IngestDomains(store::Repository& repo,
                    [](const auto& a, const auto& b) { return a.first < b.first; });
 
   Context cx{repo, options, runner, clock, conn.get(),
-             options.threads != 0 ? options.threads : ThreadPool::HardwareThreads()};
+             options.threads != 0 ? options.threads : ThreadPool::HardwareThreads(),
+             Status::OK()};
   std::vector<store::BackupRecord> done;
   Status first_error;
   std::vector<std::string> failed;

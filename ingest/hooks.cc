@@ -126,13 +126,17 @@ Status RunBetweenHooks(const HooksConfig& hooks, HookEvent pre, HookEvent post,
 
 Status CaptureBetweenHooks(const IngestHooks& hooks, std::string_view vm,
                            std::string_view tier, std::string_view method,
-                           const std::function<Status()>& capture) {
+                           const std::function<Status()>& capture, Status* post_failure) {
+  *post_failure = Status::OK();
   if (hooks.hooks == nullptr) return capture();
   HookValues values = VmHookValues(hooks.repository, vm, tier);
   values["Method"] = method;
-  return RunBetweenHooks(*hooks.hooks, HookEvent::kPreSnapshot, HookEvent::kPostSnapshot,
-                         std::move(values), "the VM was not touched",
-                         [&capture](HookValues*) { return capture(); });
+  Status status = RunHooks(*hooks.hooks, HookEvent::kPreSnapshot, values);
+  status = status.ok() ? capture() : status.WithContext("the VM was not touched");
+  values["Status"] = HookStatusValue(status.ok());
+  const Status after = RunHooks(*hooks.hooks, HookEvent::kPostSnapshot, values);
+  if (status.ok()) *post_failure = after;
+  return status;
 }
 
 }  // namespace vmvault::ingest

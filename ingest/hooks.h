@@ -90,11 +90,14 @@ struct IngestHooks {
   bool each_backup = false;
 };
 
-// RunBetweenHooks for the snapshot events with {{Repository}}, {{VM}}, {{Tier}} and
+// Runs `capture` between the snapshot hooks, with {{Repository}}, {{VM}}, {{Tier}} and
 // {{Method}}; only `capture` when there are no hooks. A failing pre-snapshot hook
-// returns before `capture` touches the VM.
+// returns before `capture` touches the VM. A failing post-snapshot hook does not fail
+// the capture, whose disks are good: the backup goes on and is kept, and the hook's
+// failure is left in *post_failure (OK otherwise) for the caller to report once the
+// backup is committed (CommitThenReport in backup_builder.h).
 Status CaptureBetweenHooks(const IngestHooks& hooks, std::string_view vm,
                            std::string_view tier, std::string_view method,
-                           const std::function<Status()>& capture);
+                           const std::function<Status()>& capture, Status* post_failure);
 
 }  // namespace vmvault::ingest

@@ -118,10 +118,12 @@ Result<store::BackupRecord> BackupMachine(store::Repository& repo, const VboxMac
     return Status::OK();
   };
   // A machine that is not running is copied as it is, without the snapshot hooks.
+  Status post_snapshot;
   VV_RETURN_IF_ERROR(running ? CaptureBetweenHooks(options.hooks, b->record().vm,
-                                                   b->record().tier, "pause", copy)
+                                                   b->record().tier, "pause", copy,
+                                                   &post_snapshot)
                              : copy());
-  return b->Commit();
+  return b->CommitThenReport(post_snapshot);
 }
 
 }  // namespace

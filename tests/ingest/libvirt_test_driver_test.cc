@@ -378,6 +378,35 @@ TEST_F(TestDriverTest, AFailingPreSnapshotHookLeavesTheDomainAloneAndStoresNothi
   EXPECT_TRUE(backups->empty());
 }
 
+TEST_F(TestDriverTest, AFailingPostSnapshotHookKeepsTheBackupAndReportsTheHook) {
+  virDomainPtr on = Define(Name("on"), /*start=*/true);
+  ASSERT_NE(on, nullptr);
+  const std::string log = dir_ / "hooks.log";
+  const HooksConfig hooks = SnapshotHooksFor(LoggingHook(dir_ / "pre.sh", log, 0),
+                                             LoggingHook(dir_ / "post.sh", log, 4));
+  DomainIngestOptions o;
+  o.domains = {Name("on")};
+  o.method = "pause";
+  o.hooks = {&hooks, "/the/repo"};
+  auto r = Ingest(o);
+  ASSERT_FALSE(r.ok());
+  auto backups = repo_->catalog().ListBackups(Name("on"));
+  ASSERT_TRUE(backups.ok());
+  ASSERT_EQ(backups->size(), 1u) << "the backup of a good capture was not kept";
+  EXPECT_NE(r.status().message().find("backup " + backups->front().name() + " of " + Name("on") +
+                                      " was made and kept, but"),
+            std::string::npos)
+      << r.status().ToString();
+  EXPECT_NE(r.status().message().find("exit status 4"), std::string::npos)
+      << r.status().ToString();
+  EXPECT_EQ(Slurp(log), fmt::format("pre-snapshot /the/repo {0} warm pause \n"
+                                    "post-snapshot {0} pause ok ok\n",
+                                    Name("on")));
+  int state = -1, reason = 0;
+  ASSERT_EQ(virDomainGetState(on, &state, &reason, 0), 0);
+  EXPECT_EQ(state, VIR_DOMAIN_RUNNING);
+}
+
 TEST_F(TestDriverTest, AFailedSnapshotLeavesTheDomainAsItWas) {
   virDomainPtr on = Define(Name("on"), /*start=*/true);
   ASSERT_NE(on, nullptr);

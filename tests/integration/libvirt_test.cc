@@ -190,6 +190,30 @@ TEST_F(LibvirtTest, SnapshotMethodCommitsBackAndLeavesNoOverlay) {
   EXPECT_EQ(CompareBackup(1, expected_), "");
 }
 
+// A post-snapshot hook that fails after the disk-only snapshot was taken: the disks
+// are still read and committed back (the domain must not be left on an overlay in a
+// folder about to be removed), the backup is kept, and the run reports the hook.
+TEST_F(LibvirtTest, AFailingPostSnapshotHookStillCommitsBackAndKeepsTheBackup) {
+  ASSERT_TRUE(dom_->Start());
+  const std::string hook = dir_.path() + "/post.sh";
+  std::ofstream(hook) << "#!/bin/sh\necho thaw failed >&2\nexit 7\n";
+  ASSERT_EQ(::chmod(hook.c_str(), 0755), 0);
+  const std::string config = dir_.path() + "/config.toml";
+  std::ofstream(config) << "repository = \"" << repo_ << "\"\n[hooks]\npost-snapshot = [\"" << hook
+                        << "\", \"{{VM}}\"]\n";
+  RunResult r = Ingest({"--config", config, "--method", "snapshot"});
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("was made and kept, but"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("exit status 7"), std::string::npos) << r.err;
+  EXPECT_EQ(dom_->State(), "running");
+  EXPECT_NE(dom_->ActiveSource().find(dom_->disk()), std::string::npos) << dom_->ActiveSource();
+  EXPECT_EQ(WorkLeftovers(), std::vector<std::string>{});
+  nlohmann::json b = Backups();
+  ASSERT_EQ(b.size(), 1u);
+  EXPECT_EQ(b[0]["method"], "snapshot");
+  EXPECT_EQ(CompareBackup(0, expected_), "");
+}
+
 TEST_F(LibvirtTest, PauseMethodResumesAndRecordsThePause) {
   ASSERT_TRUE(dom_->Start());
   RunResult r = Ingest({"--method", "pause"});
