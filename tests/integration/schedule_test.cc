@@ -279,20 +279,36 @@ TEST_F(ScheduleTest, AFailingPreBackupHookSkipsThatVmWhileTheOthersAreBackedUp) 
   EXPECT_EQ(Latest(), ids);
 }
 
-TEST_F(ScheduleTest, AFailedBackupSendsAnAlert) {
-  std::ofstream(tmp_ / "sink.py") << kSmtpSink << std::flush;
-  // Stopped by PID when the test ends.
-  Process sink({"python3", tmp_ / "sink.py", tmp_ / "port", tmp_ / "messages"},
-               tmp_ / "sink.log");
-  std::string port;
-  for (int i = 0; i < 1000 && port.empty(); ++i) {
-    port = Slurp(tmp_ / "port");
-    if (port.empty()) ::usleep(10'000);
+// The local SMTP sink (tests/smtp_sink.h) as a process stopped by PID when the test
+// ends; `port` gets the port it listens on.
+std::unique_ptr<Process> StartSmtpSink(const TempDir& tmp, std::string* port) {
+  std::ofstream(tmp / "sink.py") << kSmtpSink << std::flush;
+  auto sink = std::make_unique<Process>(
+      std::vector<std::string>{"python3", tmp / "sink.py", tmp / "port", tmp / "messages"},
+      tmp / "sink.log");
+  for (int i = 0; i < 1000 && port->empty(); ++i) {
+    *port = Slurp(tmp / "port");
+    if (port->empty()) ::usleep(10'000);
   }
+  return sink;
+}
+
+std::string AlertsTable(const std::string& port) {
+  return "[alerts]\nto = [\"ops@example.com\"]\nfrom = \"vmvault@example.com\"\n"
+         "smtp-url = \"smtp://127.0.0.1:" + port + "\"\n";
+}
+
+size_t Count(const std::string& text, const std::string& what) {
+  size_t n = 0;
+  for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
+  return n;
+}
+
+TEST_F(ScheduleTest, AFailedBackupSendsAnAlert) {
+  std::string port;
+  auto sink = StartSmtpSink(tmp_, &port);
   ASSERT_FALSE(port.empty()) << Slurp(tmp_ / "sink.log");
-  WriteConfig("concurrency = 2", "",
-              "[alerts]\nto = [\"ops@example.com\"]\nfrom = \"vmvault@example.com\"\n"
-              "smtp-url = \"smtp://127.0.0.1:" + port + "\"\n");
+  WriteConfig("concurrency = 2", "", AlertsTable(port));
   // bravo's image is gone.
   ASSERT_EQ(::unlink((tmp_ / "bravo.raw").c_str()), 0);
   RunResult r = Vmvault("schedule");
@@ -304,6 +320,39 @@ TEST_F(ScheduleTest, AFailedBackupSendsAnAlert) {
   EXPECT_THAT(messages, HasSubstr("bravo.raw"));  // the error, in the body
   EXPECT_EQ(messages.find("backup of VM alpha"), std::string::npos);
   EXPECT_THAT(messages, HasSubstr("\"to\": [\"ops@example.com\"]"));
+}
+
+// Three days later (faketime) bravo's image is gone: its backup fails, and since its
+// last backup is older than its interval (1 day, hot tier) plus the tolerance (1 day),
+// a behind-schedule alert goes out too, once: the next run repeats the failure alert,
+// not the behind one.
+TEST_F(ScheduleTest, AVmBehindItsScheduleGetsOneAlertADay) {
+  std::string port;
+  auto sink = StartSmtpSink(tmp_, &port);
+  ASSERT_FALSE(port.empty()) << Slurp(tmp_ / "sink.log");
+  WriteConfig("", "", AlertsTable(port));
+  RunResult first = Vmvault("schedule");
+  ASSERT_EQ(first.exit_code, 0) << first.err;
+  EXPECT_EQ(Slurp(tmp_ / "messages"), "");  // nothing failed, nobody behind
+  ASSERT_EQ(::unlink((tmp_ / "bravo.raw").c_str()), 0);
+  auto later = [&] {
+    return RunCmd({"faketime", "-f", "+3d", VmvaultPath(), "schedule", "--config", config_});
+  };
+  RunResult r = later();
+  EXPECT_NE(r.exit_code, 0);
+  std::string messages = Slurp(tmp_ / "messages");
+  EXPECT_EQ(Count(messages, "Subject: [vmvault] backup of VM bravo failed"), 1u) << messages;
+  EXPECT_EQ(Count(messages, "Subject: [vmvault] bravo is behind schedule"), 1u) << messages;
+  EXPECT_EQ(Count(messages, "is behind schedule"), 1u) << "alpha and charlie were backed up";
+  r = later();
+  EXPECT_NE(r.exit_code, 0);
+  messages = Slurp(tmp_ / "messages");
+  EXPECT_EQ(Count(messages, "Subject: [vmvault] backup of VM bravo failed"), 2u) << messages;
+  EXPECT_EQ(Count(messages, "Subject: [vmvault] bravo is behind schedule"), 1u) << messages;
+  // alpha and charlie were due again three days later, and not seconds after that.
+  size_t total = 0;
+  Latest(&total);
+  EXPECT_EQ(total, 3u + 2u);
 }
 
 }  // namespace
