@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <atomic>
-#include <condition_variable>
 #include <cstring>
 #include <mutex>
 #include <string>
@@ -40,37 +39,6 @@ std::vector<Extent> DataExtents(const std::vector<Extent>& extents, uint64_t siz
   }
   return out;
 }
-
-// The ids being encoded and stored right now: at most one per worker, so a vector.
-// A worker that meets an id another worker is storing waits for it to finish and then
-// finds it with Lookup, so no chunk is encoded twice in one run.
-class InflightIds {
- public:
-  void Acquire(const store::ChunkId& id) {
-    std::unique_lock<std::mutex> lock(mu_);
-    while (std::find(ids_.begin(), ids_.end(), id) != ids_.end()) {
-      ++waiters_;
-      cv_.wait(lock);
-      --waiters_;
-    }
-    ids_.push_back(id);
-  }
-  void Release(const store::ChunkId& id) {
-    bool notify;
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      ids_.erase(std::find(ids_.begin(), ids_.end(), id));
-      notify = waiters_ > 0;
-    }
-    if (notify) cv_.notify_all();
-  }
-
- private:
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::vector<store::ChunkId> ids_;  // GUARDED_BY(mu_)
-  int waiters_ = 0;                  // GUARDED_BY(mu_)
-};
 
 class DiskIngest {
  public:
@@ -130,7 +98,6 @@ class DiskIngest {
   std::atomic<bool> stop_{false};
   std::mutex error_mu_;
   Status first_error_;  // GUARDED_BY(error_mu_)
-  InflightIds inflight_;
   // Each slot is written by the one worker that claimed it; read after all joined.
   store::DiskIndex index_;
   std::atomic<uint64_t> bytes_read_{0}, data_chunks_{0}, new_chunks_{0}, new_stored_bytes_{0},
@@ -205,12 +172,14 @@ Status DiskIngest::ProcessSlot(uint64_t slot, Image& reader, uint8_t* buf,
 
 Status DiskIngest::Store(const store::ChunkId& id, std::span<const uint8_t> chunk,
                          store::ChunkEncoder& encoder, std::string* encoded) {
-  inflight_.Acquire(id);
+  // Claimed across every ingest of this store, so a chunk two backups meet at the same
+  // time is encoded, stored and counted as new once.
+  writer_.Claim(id);
   struct Releaser {
-    InflightIds& set;
+    store::ChunkWriter& writer;
     const store::ChunkId& id;
-    ~Releaser() { set.Release(id); }
-  } releaser{inflight_, id};
+    ~Releaser() { writer.Release(id); }
+  } releaser{writer_, id};
 
   auto meta = writer_.Lookup(id);
   if (!meta.ok()) return meta.status().WithContext(fmt::format("looking up chunk {}", id.hex()));

@@ -11,8 +11,9 @@
 //     contiguous) and the holes between them are zero-filled;
 //   - an all-zero chunk is a hole too: never hashed or stored (zero id in the index);
 //   - a chunk whose id the store has (ChunkWriter::Lookup) is only referenced;
-//   - a new chunk is encoded and Put once, even when several workers meet the same
-//     content at the same time (a small set of ids being stored right now).
+//   - a new chunk is encoded and Put once, even when several workers, or several
+//     backups running at the same time, meet the same content at once
+//     (ChunkWriter::Claim).
 //
 // Changed-block tracking: with a base index (the parent backup's index of the same
 // disk), only the slots a changed extent touches are read; every other slot takes the

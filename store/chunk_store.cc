@@ -1,5 +1,7 @@
 #include "store/chunk_store.h"
 
+#include <algorithm>
+
 #include <fmt/format.h>
 
 #include "base/bytes.h"
@@ -58,6 +60,26 @@ Status ChunkStore::Put(const ChunkId& id, std::string_view value) {
             EncodeChunkMeta({EncodedPlainLength(value), static_cast<uint32_t>(value.size())}));
   // Unlogged: the catalog's commit flushes before it writes (catalog.h).
   return kv_->WriteUnlogged(batch);
+}
+
+void ChunkStore::Claim(const ChunkId& id) {
+  std::unique_lock<std::mutex> lock(claims_mu_);
+  while (std::find(claims_.begin(), claims_.end(), id) != claims_.end()) {
+    ++claim_waiters_;
+    claims_cv_.wait(lock);
+    --claim_waiters_;
+  }
+  claims_.push_back(id);
+}
+
+void ChunkStore::Release(const ChunkId& id) {
+  bool notify;
+  {
+    std::lock_guard<std::mutex> lock(claims_mu_);
+    claims_.erase(std::find(claims_.begin(), claims_.end(), id));
+    notify = claim_waiters_ > 0;
+  }
+  if (notify) claims_cv_.notify_all();
 }
 
 Status ChunkStore::ReadRaw(const ChunkId& id, std::string* value) const {

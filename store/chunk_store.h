@@ -6,11 +6,14 @@
 // never wrong bytes. ChunkStore is thread-safe; it keeps a zstd context per thread.
 #pragma once
 
+#include <condition_variable>
 #include <cstdint>
 #include <functional>
+#include <mutex>
 #include <optional>
 #include <span>
 #include <string>
+#include <vector>
 
 #include "base/result.h"
 #include "store/chunk_id.h"
@@ -41,6 +44,11 @@ class ChunkWriter {
   // Stores `value` (from ChunkEncoder) as chunk `id`. Idempotent. Not durable until the
   // engine is flushed (the catalog's commit does that first).
   virtual Status Put(const ChunkId& id, std::string_view value) = 0;
+  // Claims `id` for the Lookup-then-Put of a new chunk, waiting while another caller
+  // (another worker, or another backup running at the same time) holds it, so no chunk
+  // is encoded twice and exactly one caller counts it as new. Release ends the claim.
+  virtual void Claim(const ChunkId& id) = 0;
+  virtual void Release(const ChunkId& id) = 0;
 };
 
 class ChunkStore final : public ChunkReader, public ChunkWriter {
@@ -51,6 +59,8 @@ class ChunkStore final : public ChunkReader, public ChunkWriter {
   Status Read(const ChunkId& id, std::string* plaintext) const override;
   Result<std::optional<ChunkMeta>> Lookup(const ChunkId& id) const override;
   Status Put(const ChunkId& id, std::string_view value) override;
+  void Claim(const ChunkId& id) override;
+  void Release(const ChunkId& id) override;
 
   // The stored value as it is on disk, undecoded (verify, tests).
   Status ReadRaw(const ChunkId& id, std::string* value) const;
@@ -63,6 +73,11 @@ class ChunkStore final : public ChunkReader, public ChunkWriter {
  private:
   KvEngine* kv_;
   const ChunkHasher* hasher_;
+  // The claimed ids: at most one per ingest worker, so a vector.
+  std::mutex claims_mu_;
+  std::condition_variable claims_cv_;
+  std::vector<ChunkId> claims_;  // GUARDED_BY(claims_mu_)
+  int claim_waiters_ = 0;        // GUARDED_BY(claims_mu_)
 };
 
 std::string EncodeChunkMeta(const ChunkMeta& meta);

@@ -3,6 +3,7 @@
 // thread backs up too, with chunks some of them share. Every backup gets its own id,
 // every commit moves the generation, no backup directory name repeats within a VM, and
 // every disk reads back byte for byte. On both engines (RocksDB on disk and in memory).
+#include <latch>
 #include <set>
 #include <thread>
 
@@ -129,6 +130,51 @@ TEST_P(ConcurrentBuildersTest, BackupsOnThreadsAreAllCommittedWhole) {
   }
   // The shared chunks are stored once: 4 shared + 4 of each backup's own.
   EXPECT_EQ(testing::CountChunks(*repo_), 4 + 4 * kTotal);
+}
+
+// Backups of the same new disk, started together: each chunk is stored once and counted
+// as new by exactly one of them.
+TEST_P(ConcurrentBuildersTest, AChunkTwoBackupsMeetAtOnceIsNewToOneOfThem) {
+  constexpr int kChunks = 32;
+  MemDisk disk;
+  disk.bytes = RandomBytes(kChunks * kChunk, 7);
+  disk.extents = {{0, disk.bytes.size(), true}};
+  FakeClock clock(1'700'000'000'000'000);
+  std::latch start(kThreads);
+  std::vector<Result<store::BackupRecord>> results(kThreads, Status::Busy("not run"));
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      MemSource source(&disk);
+      auto b = BackupBuilder::Start(*repo_, fmt::format("vm{}", t), std::nullopt, "test", clock,
+                                    {2, false});
+      if (!b.ok()) {
+        results[t] = b.status();
+        start.count_down();
+        return;
+      }
+      DiskSource d;
+      d.name = "disk";
+      d.path = "/same";
+      d.format = "raw";
+      d.size = disk.bytes.size();
+      d.extents = disk.extents;
+      d.source = &source;
+      start.arrive_and_wait();
+      Status s = (*b)->AddDisk(d);
+      results[t] = s.ok() ? (*b)->Commit() : Result<store::BackupRecord>(s);
+    });
+  }
+  for (std::thread& th : threads) th.join();
+  uint64_t new_chunks = 0;
+  for (const auto& r : results) {
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    ASSERT_EQ(r->disks.size(), 1u);
+    new_chunks += r->disks[0].new_chunks;
+    EXPECT_EQ(r->disks[0].data_chunks, uint64_t{kChunks});
+  }
+  EXPECT_EQ(new_chunks, uint64_t{kChunks}) << "a chunk was counted as new more than once";
+  EXPECT_EQ(testing::CountChunks(*repo_), uint64_t{kChunks});
 }
 
 INSTANTIATE_TEST_SUITE_P(Engines, ConcurrentBuildersTest, ::testing::Values(true, false),
