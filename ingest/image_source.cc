@@ -39,23 +39,25 @@ constexpr off_t kQemuLockSharedBase = 200;
 constexpr int kPermConsistentRead = 0;  // BLK_PERM_CONSISTENT_READ = 1 << 0
 constexpr int kPermResize = 3;          // BLK_PERM_RESIZE = 1 << 3
 
-// Whether another open file holds a lock on byte `byte` of `fd`.
-Result<bool> ByteLockedByOthers(int fd, off_t byte) {
+// An OFD lock request of `type` on byte `byte`.
+struct flock ByteLock(short type, off_t byte) {
   struct flock fl{};
-  fl.l_type = F_WRLCK;
+  fl.l_type = type;
   fl.l_whence = SEEK_SET;
   fl.l_start = byte;
   fl.l_len = 1;
+  return fl;
+}
+
+// Whether another open file holds a lock on byte `byte` of `fd`.
+Result<bool> ByteLockedByOthers(int fd, off_t byte) {
+  struct flock fl = ByteLock(F_WRLCK, byte);
   if (::fcntl(fd, F_OFD_GETLK, &fl) != 0) return Status::FromErrno(errno, "F_OFD_GETLK");
   return fl.l_type != F_UNLCK;
 }
 
 Status LockByte(int fd, off_t byte) {
-  struct flock fl{};
-  fl.l_type = F_RDLCK;
-  fl.l_whence = SEEK_SET;
-  fl.l_start = byte;
-  fl.l_len = 1;
+  struct flock fl = ByteLock(F_RDLCK, byte);
   if (::fcntl(fd, F_OFD_SETLK, &fl) != 0) return Status::FromErrno(errno, "F_OFD_SETLK");
   return Status::OK();
 }

@@ -43,7 +43,7 @@ std::string Slurp(const std::string& path) {
 }
 
 class TestDriverTest : public ::testing::Test {
- protected:
+ public:  // also for the helpers between the tests
   static void SetUpTestSuite() { virSetErrorFunc(nullptr, [](void*, virErrorPtr) {}); }
 
   void SetUp() override {
@@ -295,6 +295,20 @@ HooksConfig SnapshotHooksFor(const std::string& pre, const std::string& post) {
   return h;
 }
 
+// Backs up the running domain Name("on") with the pause method between snapshot hooks
+// that exit with `pre_status` and `post_status` and log to `log`.
+Result<std::vector<store::BackupRecord>> PauseBetweenHooks(TestDriverTest& t, int pre_status,
+                                                           int post_status,
+                                                           const std::string& log) {
+  const HooksConfig hooks = SnapshotHooksFor(LoggingHook(t.dir_ / "pre.sh", log, pre_status),
+                                             LoggingHook(t.dir_ / "post.sh", log, post_status));
+  DomainIngestOptions o;
+  o.domains = {t.Name("on")};
+  o.method = "pause";
+  o.hooks = {&hooks, "/the/repo"};
+  return t.Ingest(o);
+}
+
 TEST_F(TestDriverTest, SnapshotHooksRunAroundThePause) {
   virDomainPtr on = Define(Name("on"), /*start=*/true);
   ASSERT_NE(on, nullptr);
@@ -352,13 +366,7 @@ TEST_F(TestDriverTest, AFailingPreSnapshotHookLeavesTheDomainAloneAndStoresNothi
   virDomainPtr on = Define(Name("on"), /*start=*/true);
   ASSERT_NE(on, nullptr);
   const std::string log = dir_ / "hooks.log";
-  const HooksConfig hooks = SnapshotHooksFor(LoggingHook(dir_ / "pre.sh", log, 3),
-                                             LoggingHook(dir_ / "post.sh", log, 0));
-  DomainIngestOptions o;
-  o.domains = {Name("on")};
-  o.method = "pause";
-  o.hooks = {&hooks, "/the/repo"};
-  auto r = Ingest(o);
+  auto r = PauseBetweenHooks(*this, 3, 0, log);
   ASSERT_FALSE(r.ok());
   EXPECT_NE(r.status().message().find("the VM was not touched"), std::string::npos)
       << r.status().ToString();
@@ -382,13 +390,7 @@ TEST_F(TestDriverTest, AFailingPostSnapshotHookKeepsTheBackupAndReportsTheHook) 
   virDomainPtr on = Define(Name("on"), /*start=*/true);
   ASSERT_NE(on, nullptr);
   const std::string log = dir_ / "hooks.log";
-  const HooksConfig hooks = SnapshotHooksFor(LoggingHook(dir_ / "pre.sh", log, 0),
-                                             LoggingHook(dir_ / "post.sh", log, 4));
-  DomainIngestOptions o;
-  o.domains = {Name("on")};
-  o.method = "pause";
-  o.hooks = {&hooks, "/the/repo"};
-  auto r = Ingest(o);
+  auto r = PauseBetweenHooks(*this, 0, 4, log);
   ASSERT_FALSE(r.ok());
   auto backups = repo_->catalog().ListBackups(Name("on"));
   ASSERT_TRUE(backups.ok());
