@@ -67,7 +67,9 @@ class LoopMount {
 
 // A program running in the background (QEMU) with stdin /dev/null and stdout and stderr
 // appended to a log file. Destroying it stops it by PID: it gets `grace` to exit by
-// itself (after whatever the owner asked it to do), then SIGKILL.
+// itself (after whatever the owner asked it to do), then SIGKILL. The kernel kills it
+// too when the thread that started it ends (PR_SET_PDEATHSIG), so a test process that
+// ctest kills at its timeout leaves no daemon behind: start it on the test's thread.
 class Process {
  public:
   Process(const std::vector<std::string>& argv, const std::string& log_path);
