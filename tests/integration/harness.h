@@ -32,7 +32,7 @@ std::string VmvaultPath();
 
 
 // `vmvault mount -f` in a child process; unmounts and stops the child by PID when
-// destroyed.
+// destroyed. A mount that, once unmounted, exits other than with 0 fails the test.
 class Mount {
  public:
   // `extra`: more options for `vmvault mount` (e.g. --allow-other).
