@@ -118,15 +118,14 @@ CLI::Option* AddConfigOption(CLI::App& app, std::string* path, std::string_view 
                         what + " (default: $VMVAULT_CONFIG, else /etc/vmvault/config.toml)");
 }
 
-Result<std::optional<ingest::Config>> LoadNamedConfig(const GlobalOptions& global,
-                                                      const std::string& flag) {
+Result<NamedConfig> LoadNamedConfig(const GlobalOptions& global, const CLI::Option* repo_option,
+                                    const std::string& flag) {
   const ingest::ConfigPath where = ingest::ResolveConfigPath(flag);
-  if (where.origin == ingest::ConfigPath::Origin::kDefault) {
-    return std::optional<ingest::Config>();
-  }
+  if (where.origin == ingest::ConfigPath::Origin::kDefault) return NamedConfig{{}, global};
   VV_ASSIGN_OR_RETURN(ingest::Config config, ingest::LoadConfig(where.path));
   VV_RETURN_IF_ERROR(ConfigureLogging(global, &config.log));
-  return std::optional<ingest::Config>(std::move(config));
+  GlobalOptions g = WithConfigRepo(global, repo_option, config.repository);
+  return NamedConfig{std::move(config), std::move(g)};
 }
 
 Result<uint64_t> ParseSize(std::string_view text) {

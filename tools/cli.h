@@ -10,6 +10,7 @@
 #include <string>
 
 #include "base/result.h"
+#include "ingest/config.h"
 #include "base/status.h"
 
 namespace CLI {
@@ -90,10 +91,6 @@ enum class RepoMode;
 struct RetentionPolicy;
 }  // namespace vmvault::store
 
-namespace vmvault::ingest {
-struct Config;
-}  // namespace vmvault::ingest
-
 namespace vmvault::tools {
 
 // Opens the repository at global.repo. A missing repository becomes
@@ -117,9 +114,13 @@ CLI::Option* AddConfigOption(CLI::App& app, std::string* path, std::string_view 
 // The configuration file of a command that also runs without one (ingest, restore):
 // read when --config (`flag`) or $VMVAULT_CONFIG names it, and then it must load;
 // nullopt otherwise (the default file is not read). A loaded file's [log] applies
-// (ConfigureLogging).
-Result<std::optional<ingest::Config>> LoadNamedConfig(const GlobalOptions& global,
-                                                      const std::string& flag);
+// (ConfigureLogging), and its repository (WithConfigRepo).
+struct NamedConfig {
+  std::optional<ingest::Config> config;
+  GlobalOptions global;  // the options to run with
+};
+Result<NamedConfig> LoadNamedConfig(const GlobalOptions& global, const CLI::Option* repo_option,
+                                    const std::string& flag);
 
 // "4M", "256K", "65536" -> bytes. InvalidArgument on anything else.
 Result<uint64_t> ParseSize(std::string_view text);

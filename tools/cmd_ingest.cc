@@ -89,10 +89,10 @@ Command IngestCommand() {
             AddConfigOption(app, &a->config, "Run the hooks of, and log and set priorities as in,");
             CLI::Option* repo_opt = app.get_option_no_throw("--repo");
             return [&global, a, vm_opt, repo_opt]() -> Status {
-              VV_ASSIGN_OR_RETURN(const std::optional<ingest::Config> config,
-                                  LoadNamedConfig(global, a->config));
-              const GlobalOptions g =
-                  config ? WithConfigRepo(global, repo_opt, config->repository) : global;
+              VV_ASSIGN_OR_RETURN(const NamedConfig named,
+                                  LoadNamedConfig(global, repo_opt, a->config));
+              const std::optional<ingest::Config>& config = named.config;
+              const GlobalOptions& g = named.global;
               if (config) {
                 if (Status p = ingest::ApplyPriority(config->nice, config->ionice); !p.ok()) {
                   spdlog::warn("{}", p.ToString());

@@ -492,10 +492,10 @@ Command RestoreCommand() {
             AddConfigOption(app, &o->config, "Run the restore hooks of, and log as in,");
             CLI::Option* repo_opt = app.get_option_no_throw("--repo");
             return [&global, o, interactive, repo_opt]() -> Status {
-              VV_ASSIGN_OR_RETURN(const std::optional<ingest::Config> config,
-                                  LoadNamedConfig(global, o->config));
-              const GlobalOptions g =
-                  config ? WithConfigRepo(global, repo_opt, config->repository) : global;
+              VV_ASSIGN_OR_RETURN(const NamedConfig named,
+                                  LoadNamedConfig(global, repo_opt, o->config));
+              const std::optional<ingest::Config>& config = named.config;
+              const GlobalOptions& g = named.global;
               const ingest::HooksConfig* hooks = config ? &config->hooks : nullptr;
               if (*interactive) return RunInteractive(g, *o, hooks);
               if (o->vm.empty()) {

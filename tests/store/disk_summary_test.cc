@@ -66,6 +66,16 @@ std::string SummaryKeyOf(uint64_t backup_id) {
 
 class SummaryCatalogTest : public ::testing::Test {
  protected:
+  static RepoConfig Config() {
+    RepoConfig config;
+    config.chunk_size = 64 << 10;
+    return config;
+  }
+  // An in-memory repository of Config() on `kv`.
+  static std::unique_ptr<Repository> InMemory(
+      std::shared_ptr<MemKvEngine> kv = std::make_shared<MemKvEngine>()) {
+    return Repository::OpenInMemory(Config(), std::move(kv));
+  }
   ChunkId Put(Repository* repo, const std::string& plain) {
     return testing::PutChunk(repo, plain);
   }
@@ -91,9 +101,8 @@ class SummaryCatalogTest : public ::testing::Test {
 };
 
 TEST_F(SummaryCatalogTest, CommitStoresTheSummary) {
-  store::RepoConfig config;
-  config.chunk_size = 64 << 10;
-  auto repo = Repository::OpenInMemory(config);
+  const RepoConfig config = Config();
+  auto repo = InMemory();
   auto [b, index] = Commit(repo.get());
   auto s = repo->catalog().ReadDiskSummary(b.id, 0, b.disks[0]);
   ASSERT_TRUE(s.ok()) << s.status().ToString();
@@ -118,9 +127,8 @@ TEST_F(SummaryCatalogTest, CommitStoresTheSummary) {
 // Only a stored summary tells a page of holes from a missing page: none stored is
 // nullopt (not a computed one), and a removed backup's is NotFound.
 TEST_F(SummaryCatalogTest, StoredSummaryIsNulloptWithoutOneAndNotFoundOnceRemoved) {
-  store::RepoConfig config;
-  config.chunk_size = 64 << 10;
-  auto repo = Repository::OpenInMemory(config);
+  const RepoConfig config = Config();
+  auto repo = InMemory();
   auto [b, index] = Commit(repo.get());
   auto stored = repo->catalog().ReadStoredDiskSummary(b.id, 0, b.disks[0]);
   ASSERT_TRUE(stored.ok()) << stored.status().ToString();
@@ -138,10 +146,8 @@ TEST_F(SummaryCatalogTest, StoredSummaryIsNulloptWithoutOneAndNotFoundOnceRemove
 }
 
 TEST_F(SummaryCatalogTest, UpgradeSkipsADamagedIndexInsteadOfBlockingEveryIngest) {
-  store::RepoConfig config;
-  config.chunk_size = 64 << 10;
   auto kv = std::make_shared<MemKvEngine>();
-  auto repo = Repository::OpenInMemory(config, kv);
+  auto repo = InMemory(kv);
   auto [good, good_index] = Commit(repo.get());
   auto [bad, bad_index] = Commit(repo.get());
   // Format 1: no summaries; and one index page of `bad` is garbage.
@@ -168,8 +174,7 @@ TEST_F(SummaryCatalogTest, UpgradeSkipsADamagedIndexInsteadOfBlockingEveryIngest
 TEST_F(SummaryCatalogTest, Version1RepositoryIsReadAndUpgradedByTheFirstWriter) {
   testing::TempDir tmp;
   const std::string path = tmp.path() + "/repo";
-  RepoConfig config;
-  config.chunk_size = 64 << 10;
+  const RepoConfig config = Config();
   ASSERT_TRUE(Repository::Init(path, config).ok());
   BackupRecord b;
   DiskIndex index;
