@@ -8,6 +8,10 @@
 //
 // The reader is not owned and must outlive the cache. Thread-safe (see
 // ShardedLruCache for the locking).
+//
+// The buffers of evicted chunks are kept for the next loads (a few MiB at most): a
+// reused buffer already has a chunk's size, so decoding into it neither allocates nor
+// zero-fills memory.
 #pragma once
 
 #include <cstddef>
@@ -42,10 +46,13 @@ class ChunkCache {
   size_t capacity() const { return lru_.capacity(); }
 
  private:
+  class BufferPool;
+
   Result<Chunk> Load(const store::ChunkId& id) const;
 
   const store::ChunkReader* reader_;
   ShardedLruCache<store::ChunkId, std::string, store::ChunkIdHash> lru_;
+  const std::shared_ptr<BufferPool> pool_;  // shared with the chunks that return to it
 };
 
 }  // namespace vmvault::fs

@@ -8,7 +8,9 @@
 namespace vmvault::fs {
 namespace {
 
-constexpr size_t kZeroPageBytes = 1 << 20;
+// Small enough to stay in the CPU's cache while the kernel copies it out again and
+// again for a long hole.
+constexpr size_t kZeroPageBytes = 16 << 10;
 
 const uint8_t* ZeroPage() {
   static const auto* zeros = new uint8_t[kZeroPageBytes]();  // never freed
@@ -29,16 +31,15 @@ void ReadResult::Add(const uint8_t* data, size_t size, std::shared_ptr<const voi
 }
 
 void ReadResult::AddZeros(size_t size) {
+  size_ += size;
+  if (!pieces_.empty() && pieces_.back().data == ZeroPage()) {  // top up the last one
+    const size_t n = std::min(size, kZeroPageBytes - pieces_.back().size);
+    pieces_.back().size += n;
+    size -= n;
+  }
   while (size > 0) {
     const size_t n = std::min(size, kZeroPageBytes);
-    // Merge with a preceding zero piece when it still fits in the zero page.
-    if (!pieces_.empty() && pieces_.back().data == ZeroPage() &&
-        pieces_.back().size + n <= kZeroPageBytes) {
-      pieces_.back().size += n;
-    } else {
-      pieces_.push_back({ZeroPage(), n});
-    }
-    size_ += n;
+    pieces_.push_back({ZeroPage(), n});
     size -= n;
   }
 }
