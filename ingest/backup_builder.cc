@@ -211,25 +211,33 @@ Result<store::BackupRecord> BackupBuilder::Commit() {
   return backup_;
 }
 
-Result<store::BackupRecord> BackupBuilder::CommitThenReport(const Status& post_snapshot) {
+Result<store::BackupRecord> BackupBuilder::CommitThenReport(
+    const Status& post_snapshot, std::optional<store::BackupRecord>* kept) {
   VV_ASSIGN_OR_RETURN(store::BackupRecord made, Commit());
   if (post_snapshot.ok()) return made;
-  return KeptDespite(made, post_snapshot);
+  return KeptDespite(made, post_snapshot, kept);
 }
 
-Status KeptDespite(const store::BackupRecord& made, const Status& post_snapshot) {
+Status KeptDespite(const store::BackupRecord& made, const Status& post_snapshot,
+                   std::optional<store::BackupRecord>* kept) {
+  *kept = made;
   return Status(post_snapshot.code(), fmt::format("backup {} of {} was made and kept, but {}",
                                                   made.name(), made.vm, post_snapshot.message()));
 }
 
 Status BackupBetweenHooks(const store::Repository& repo, const IngestHooks& hooks,
                           const std::string& vm_name, const std::optional<std::string>& tier,
-                          const std::function<Result<store::BackupRecord>()>& backup,
-                          std::optional<store::BackupRecord>* made) {
+                          const BackupStep& backup, std::optional<store::BackupRecord>* made) {
   auto step = [&](HookValues* values) -> Status {
-    if (values != nullptr) (*values)["Backup"] = "";  // {{Backup}} is empty after a failure
-    Result<store::BackupRecord> r = backup();
-    if (!r.ok()) return r.status();
+    // {{Backup}} is empty after a failure, unless the backup was kept despite it.
+    if (values != nullptr) (*values)["Backup"] = "";
+    std::optional<store::BackupRecord> kept;
+    Result<store::BackupRecord> r = backup(&kept);
+    if (!r.ok()) {
+      if (kept && values != nullptr) (*values)["Backup"] = kept->name();
+      if (kept) *made = std::move(kept);
+      return r.status();
+    }
     if (values != nullptr) (*values)["Backup"] = r->name();
     *made = std::move(r).value();
     return Status::OK();

@@ -84,8 +84,10 @@ class BackupBuilder {
   Result<store::BackupRecord> Commit();
   // Commits the backup; then, when `post_snapshot` (a post-snapshot hook's failure,
   // see CaptureBetweenHooks) is not OK, returns it as the error, saying that the backup
-  // was made and kept, so the run's exit status and alerts still report the hook.
-  Result<store::BackupRecord> CommitThenReport(const Status& post_snapshot);
+  // was made and kept, so the run's exit status and alerts still report the hook; the
+  // backup is then in *kept (see KeptDespite).
+  Result<store::BackupRecord> CommitThenReport(const Status& post_snapshot,
+                                               std::optional<store::BackupRecord>* kept);
 
  private:
   BackupBuilder(store::Repository& repo, const Clock& clock, BackupOptions options)
@@ -102,8 +104,15 @@ class BackupBuilder {
 };
 
 // The error that reports a failed post-snapshot hook of backup `made`, which was
-// committed: it says the backup was made and kept.
-Status KeptDespite(const store::BackupRecord& made, const Status& post_snapshot);
+// committed: it says the backup was made and kept. Sets *kept to `made`, for the
+// post-backup hooks and the schedule, which the error alone would not tell.
+Status KeptDespite(const store::BackupRecord& made, const Status& post_snapshot,
+                   std::optional<store::BackupRecord>* kept);
+
+// One VM's backup: the committed backup, or the error. When a backup was committed and
+// the run still failed (KeptDespite), it returns that error and sets *kept.
+using BackupStep =
+    std::function<Result<store::BackupRecord>(std::optional<store::BackupRecord>* kept)>;
 
 // Validates `name` as a VM name when given, else sanitizes `fallback` into one.
 Result<std::string> ChooseVmName(const std::optional<std::string>& name,
@@ -121,11 +130,11 @@ store::DiskRecord::SourceStamp StampOf(const std::string& path);
 // `hooks` (none when `hooks.hooks` is null), with {{Repository}}, {{VM}}, {{Tier}} (`tier`,
 // else the VM's, else the default: what BackupBuilder gives the backup) and, after,
 // {{Backup}} and {{Status}}. `*made` receives the committed backup, even when a post
-// hook then fails. Returns the pre hooks' failure (the backup skipped), else the
+// hook then fails or the backup was kept despite an error (then {{Backup}} names it and
+// {{Status}} is failed). Returns the pre hooks' failure (the backup skipped), else the
 // backup's, else the post hooks'.
 Status BackupBetweenHooks(const store::Repository& repo, const IngestHooks& hooks,
                           const std::string& vm_name, const std::optional<std::string>& tier,
-                          const std::function<Result<store::BackupRecord>()>& backup,
-                          std::optional<store::BackupRecord>* made);
+                          const BackupStep& backup, std::optional<store::BackupRecord>* made);
 
 }  // namespace vmvault::ingest

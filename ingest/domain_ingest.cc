@@ -535,7 +535,8 @@ void DeleteOlderCheckpoints(LibvirtDomain& dom, const std::string& keep) {
   }
 }
 
-Result<store::BackupRecord> BackupDomain(Context& cx, const std::string& name) {
+Result<store::BackupRecord> BackupDomain(Context& cx, const std::string& name,
+                                         std::optional<store::BackupRecord>* kept) {
   VV_ASSIGN_OR_RETURN(auto dom, cx.conn->LookupDomain(name));
   VV_ASSIGN_OR_RETURN(const DomainState state, dom->State());
   VV_ASSIGN_OR_RETURN(const std::string live_xml, dom->Xml(false));
@@ -566,14 +567,14 @@ Result<store::BackupRecord> BackupDomain(Context& cx, const std::string& name) {
       return BackupPaused(cx, *dom, disks, state == DomainState::kPaused, *b);
     }));
     CarryCheckpoint(*dom, *b);
-    return b->CommitThenReport(cx.post_snapshot);
+    return b->CommitThenReport(cx.post_snapshot, kept);
   }
   const auto [uid, gid] = QemuOwner(live_xml);
   VV_ASSIGN_OR_RETURN(auto work, WorkDir::Make(cx.options.work_dir, uid, gid));
   if (cx.options.method == "snapshot") {
     VV_RETURN_IF_ERROR(BackupSnapshot(cx, *dom, choices, disks, *work, *b));
     CarryCheckpoint(*dom, *b);
-    return b->CommitThenReport(cx.post_snapshot);
+    return b->CommitThenReport(cx.post_snapshot, kept);
   }
   std::string checkpoint;
   bool job_begun = false;
@@ -581,7 +582,9 @@ Result<store::BackupRecord> BackupDomain(Context& cx, const std::string& name) {
   Result<store::BackupRecord> committed = s.ok() ? b->Commit() : Result<store::BackupRecord>(s);
   if (committed.ok() && !checkpoint.empty()) DeleteOlderCheckpoints(*dom, checkpoint);
   // Committed: the job has ended with the read, so only the hook is left to report.
-  if (committed.ok() && !cx.post_snapshot.ok()) return KeptDespite(*committed, cx.post_snapshot);
+  if (committed.ok() && !cx.post_snapshot.ok()) {
+    return KeptDespite(*committed, cx.post_snapshot, kept);
+  }
   if (!committed.ok()) {
     Status err = committed.status();
     if (!cx.conn->alive()) {
@@ -640,11 +643,12 @@ Result<std::vector<store::BackupRecord>> IngestDomains(store::Repository& repo,
     std::optional<store::BackupRecord> made;
     const Status r = BackupBetweenHooks(
         repo, options.hooks.each_backup ? options.hooks : IngestHooks(), SanitizeName(name),
-        options.tier, [&] { return BackupDomain(cx, name); }, &made);
+        options.tier, [&](auto* kept) { return BackupDomain(cx, name, kept); }, &made);
     if (r.ok()) {
       done.push_back(std::move(*made));
       continue;
     }
+    if (made && options.kept != nullptr) options.kept->push_back(std::move(*made));
     spdlog::error("{}", r.ToString());
     failed.push_back(name);
     if (first_error.ok()) first_error = r;

@@ -59,6 +59,9 @@ struct DomainIngestOptions {
   // The snapshot hooks around the capture of each running domain ({{Method}} as
   // above); with hooks.each_backup also the backup hooks around each domain's backup.
   IngestHooks hooks;
+  // When not null, receives each backup that was committed although its domain's run
+  // then failed (a post-snapshot or post-backup hook): the error says so, this names it.
+  std::vector<store::BackupRecord>* kept = nullptr;
 };
 
 // OK for "backup", "snapshot" and "pause".

@@ -78,7 +78,8 @@ Status AddVboxDisk(CommandRunner& runner, const VboxDisk& disk, int readers, Bac
 Result<store::BackupRecord> BackupMachine(store::Repository& repo, const VboxMachine& m,
                                           const VboxIngestOptions& options, bool running,
                                           CommandRunner& runner, const Clock& clock,
-                                          size_t threads) {
+                                          size_t threads,
+                                          std::optional<store::BackupRecord>* kept) {
   if (m.disks.empty()) {
     return Status::InvalidArgument(
         fmt::format("VirtualBox machine '{}' has no hard disk attached", Printable(m.name)));
@@ -123,7 +124,7 @@ Result<store::BackupRecord> BackupMachine(store::Repository& repo, const VboxMac
                                                    b->record().tier, "pause", copy,
                                                    &post_snapshot)
                              : copy());
-  return b->CommitThenReport(post_snapshot);
+  return b->CommitThenReport(post_snapshot, kept);
 }
 
 }  // namespace
@@ -203,12 +204,16 @@ Result<std::vector<store::BackupRecord>> IngestVirtualBox(store::Repository& rep
     const Status r = BackupBetweenHooks(
         repo, options.hooks.each_backup ? options.hooks : IngestHooks(),
         SanitizeName(machines[i].name), options.tier,
-        [&] { return BackupMachine(repo, machines[i], options, !not_running, runner, clock, threads); },
+        [&](auto* kept) {
+          return BackupMachine(repo, machines[i], options, !not_running, runner, clock, threads,
+                               kept);
+        },
         &made);
     if (r.ok()) {
       done.push_back(std::move(*made));
       continue;
     }
+    if (made && options.kept != nullptr) options.kept->push_back(std::move(*made));
     spdlog::error("VirtualBox machine '{}': {}", Printable(machines[i].name), r.ToString());
     if (first_error.ok()) first_error = r;
     ++failed;

@@ -43,6 +43,9 @@ struct VboxIngestOptions {
   // The snapshot hooks around the pause of each running machine ({{Method}} is pause);
   // with hooks.each_backup also the backup hooks around each machine's backup.
   IngestHooks hooks;
+  // When not null, receives each backup that was committed although its machine's run
+  // then failed (a post-snapshot or post-backup hook): the error says so, this names it.
+  std::vector<store::BackupRecord>* kept = nullptr;
 };
 
 // qemu's name for the format of every image in `disk`'s chain when vmvault can read the

@@ -121,7 +121,8 @@ Command IngestCommand() {
               auto one = [&](const std::string& vm,
                              const std::function<Result<store::BackupRecord>()>& backup) {
                 std::optional<store::BackupRecord> made;
-                return ingest::BackupBetweenHooks(*repo, hooks, vm, tier, backup, &made);
+                return ingest::BackupBetweenHooks(
+                    *repo, hooks, vm, tier, [&](auto*) { return backup(); }, &made);
               };
               if (!a->virtualbox.empty()) {
                 ingest::VboxIngestOptions vopts;

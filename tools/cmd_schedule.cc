@@ -157,10 +157,13 @@ std::string SnapshotSpace(const std::string& size) {
 Result<store::BackupRecord> BackupEntry(store::Repository& repo, const ingest::SourceConfig& s,
                                         const ingest::QueueEntry& e,
                                         const ingest::IngestHooks& hooks,
-                                        size_t threads, bool progress) {
+                                        size_t threads, bool progress,
+                                        std::optional<store::BackupRecord>* kept) {
   ingest::RealCommandRunner runner;
   const Clock& clock = SystemClock::Default();
+  std::vector<store::BackupRecord> kept_despite;  // committed, then the run failed
   auto one = [&](Result<std::vector<store::BackupRecord>> r) -> Result<store::BackupRecord> {
+    if (!r.ok() && !kept_despite.empty()) *kept = kept_despite.back();
     VV_RETURN_IF_ERROR(r.status());
     if (r->empty()) return Status::IOError("the ingest returned no backup");
     return std::move(r->back());
@@ -201,6 +204,7 @@ Result<store::BackupRecord> BackupEntry(store::Repository& repo, const ingest::S
       if (!s.method.empty()) opts.method = s.method;
       opts.tier = s.tier;
       opts.hooks = hooks;
+      opts.kept = &kept_despite;
       opts.threads = threads;
       opts.progress = progress;
       return one(ingest::IngestDomains(repo, opts, runner, clock));
@@ -211,6 +215,7 @@ Result<store::BackupRecord> BackupEntry(store::Repository& repo, const ingest::S
       opts.machines = {e.name};
       opts.tier = s.tier;
       opts.hooks = hooks;
+      opts.kept = &kept_despite;
       opts.threads = threads;
       opts.progress = progress;
       return one(ingest::IngestVirtualBox(repo, opts, runner, clock));
@@ -264,14 +269,16 @@ class Job {
     const ingest::IngestHooks hooks{&config_.hooks, g_.repo};
     Status status = ingest::BackupBetweenHooks(
         repo_, hooks, e.vm, s.tier,
-        [&] { return BackupEntry(repo_, s, e, hooks, threads_, progress_); }, &backup);
+        [&](auto* kept) { return BackupEntry(repo_, s, e, hooks, threads_, progress_, kept); },
+        &backup);
 
     r.pid = 0;
     r.pid_start = 0;
     r.since_us = clock.NowMicros();
-    if (backup) {
+    if (backup) {  // also when a hook failed after the backup was committed
       r.state = store::VmState::kClean;
-      r.note = "backed up by vmvault schedule";
+      r.note = status.ok() ? "backed up by vmvault schedule"
+                           : "backed up by vmvault schedule, then: " + status.message();
       spdlog::info("VM {}: backed up as {}", Printable(e.vm), backup->name());
     } else {
       r.state = store::VmState::kBackupNecessary;

@@ -10,6 +10,7 @@
 #include <libvirt/libvirt.h>
 #include <libvirt/virterror.h>
 
+#include <filesystem>
 #include <fstream>
 
 #include <fmt/format.h>
@@ -407,6 +408,43 @@ TEST_F(TestDriverTest, AFailingPostSnapshotHookKeepsTheBackupAndReportsTheHook) 
   int state = -1, reason = 0;
   ASSERT_EQ(virDomainGetState(on, &state, &reason, 0), 0);
   EXPECT_EQ(state, VIR_DOMAIN_RUNNING);
+}
+
+// The backup hooks and the schedule learn of a backup kept despite a failed
+// post-snapshot hook: {{Backup}} names it (with {{Status}} failed), and so does `kept`.
+TEST_F(TestDriverTest, ABackupKeptDespiteAFailedPostSnapshotHookIsNamedToThePostBackupHooks) {
+  ASSERT_NE(Define(Name("on"), /*start=*/true), nullptr);
+  const std::string log = dir_ / "hooks.log";
+  HooksConfig hooks = SnapshotHooksFor(LoggingHook(dir_ / "pre.sh", log, 0),
+                                       LoggingHook(dir_ / "post.sh", log, 4));
+  const std::string backup_hook = LoggingHook(dir_ / "backup.sh", log, 0);
+  hooks.commands[static_cast<size_t>(HookEvent::kPostBackup)] = {
+      {{backup_hook, "{{VM}}", "{{Backup}}", "{{Status}}"}, {}}};
+  for (const bool each_backup : {true, false}) {
+    SCOPED_TRACE(each_backup ? "hooks around each backup" : "snapshot hooks only");
+    std::filesystem::remove(log);
+    std::vector<store::BackupRecord> kept;
+    DomainIngestOptions o;
+    o.domains = {Name("on")};
+    o.method = "pause";
+    o.hooks = {&hooks, "/the/repo", each_backup};
+    o.kept = &kept;
+    auto r = Ingest(o);
+    ASSERT_FALSE(r.ok());
+    EXPECT_NE(r.status().message().find("exit status 4"), std::string::npos)
+        << r.status().ToString();
+    ASSERT_EQ(kept.size(), 1u);
+    auto backups = repo_->catalog().ListBackups(Name("on"));
+    ASSERT_TRUE(backups.ok());
+    EXPECT_EQ(kept[0].name(), backups->back().name());
+    std::string expected = fmt::format("pre-snapshot /the/repo {0} warm pause \n"
+                                       "post-snapshot {0} pause ok ok\n",
+                                       Name("on"));
+    if (each_backup) {
+      expected += fmt::format("post-backup {0} {1} failed failed\n", Name("on"), kept[0].name());
+    }
+    EXPECT_EQ(Slurp(log), expected);
+  }
 }
 
 TEST_F(TestDriverTest, AFailedSnapshotLeavesTheDomainAsItWas) {

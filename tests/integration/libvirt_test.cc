@@ -198,9 +198,15 @@ TEST_F(LibvirtTest, AFailingPostSnapshotHookStillCommitsBackAndKeepsTheBackup) {
   const std::string hook = dir_.path() + "/post.sh";
   std::ofstream(hook) << "#!/bin/sh\necho thaw failed >&2\nexit 7\n";
   ASSERT_EQ(::chmod(hook.c_str(), 0755), 0);
+  // The post-backup hook still hears of the backup, with the run's failure.
+  const std::string told = dir_.path() + "/post-backup.log";
+  const std::string post_backup = dir_.path() + "/post-backup.sh";
+  std::ofstream(post_backup) << "#!/bin/sh\necho \"$*\" > " << told << "\n";
+  ASSERT_EQ(::chmod(post_backup.c_str(), 0755), 0);
   const std::string config = dir_.path() + "/config.toml";
   std::ofstream(config) << "repository = \"" << repo_ << "\"\n[hooks]\npost-snapshot = [\"" << hook
-                        << "\", \"{{VM}}\"]\n";
+                        << "\", \"{{VM}}\"]\npost-backup = [\"" << post_backup
+                        << "\", \"{{Backup}}\", \"{{Status}}\"]\n";
   RunResult r = Ingest({"--config", config, "--method", "snapshot"});
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.err.find("was made and kept, but"), std::string::npos) << r.err;
@@ -212,6 +218,42 @@ TEST_F(LibvirtTest, AFailingPostSnapshotHookStillCommitsBackAndKeepsTheBackup) {
   ASSERT_EQ(b.size(), 1u);
   EXPECT_EQ(b[0]["method"], "snapshot");
   EXPECT_EQ(CompareBackup(0, expected_), "");
+  EXPECT_EQ(Slurp(told), b[0]["name"].get<std::string>() + " failed\n");
+}
+
+// The same failure under vmvault schedule: the backup is kept and named to the
+// post-backup hook, the VM is CLEAN (backing it up again would not help the hook) and
+// the run exits with the hook's failure.
+TEST_F(LibvirtTest, ScheduleKeepsABackupDespiteAFailedPostSnapshotHook) {
+  ASSERT_TRUE(dom_->Start());
+  const std::string hook = dir_.path() + "/post.sh";
+  std::ofstream(hook) << "#!/bin/sh\nexit 7\n";
+  const std::string told = dir_.path() + "/post-backup.log";
+  const std::string post_backup = dir_.path() + "/post-backup.sh";
+  std::ofstream(post_backup) << "#!/bin/sh\necho \"$*\" > " << told << "\n";
+  ASSERT_EQ(::chmod(hook.c_str(), 0755), 0);
+  ASSERT_EQ(::chmod(post_backup.c_str(), 0755), 0);
+  const std::string config = dir_.path() + "/config.toml";
+  std::ofstream(config) << "repository = \"" << repo_ << "\"\n[hooks]\npost-snapshot = [\"" << hook
+                        << "\"]\npost-backup = [\"" << post_backup
+                        << "\", \"{{Backup}}\", \"{{Status}}\"]\n"
+                        << "[[source]]\nkind = \"domain\"\nname = \"" << name_
+                        << "\"\nconnect = \"qemu:///system\"\nmethod = \"snapshot\"\n";
+  RunResult r = RunCmd({VmvaultPath(), "schedule", "--config", config});
+  EXPECT_NE(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("was made and kept, but"), std::string::npos) << r.err;
+  EXPECT_EQ(dom_->State(), "running");
+  EXPECT_NE(dom_->ActiveSource().find(dom_->disk()), std::string::npos) << dom_->ActiveSource();
+  nlohmann::json b = Backups();
+  ASSERT_EQ(b.size(), 1u);
+  EXPECT_EQ(CompareBackup(0, expected_), "");
+  EXPECT_EQ(Slurp(told), b[0]["name"].get<std::string>() + " failed\n");
+  RunResult q = RunCmd({VmvaultPath(), "show-queue", "--config", config, "--json"});
+  ASSERT_EQ(q.exit_code, 0) << q.err;
+  const nlohmann::json vms = nlohmann::json::parse(q.out)["vms"];
+  ASSERT_EQ(vms.size(), 1u) << q.out;  // the one source, its VM named after the domain
+  EXPECT_EQ(vms[0]["state"], "CLEAN") << q.out;
+  EXPECT_EQ(vms[0]["due"], false) << q.out;
 }
 
 TEST_F(LibvirtTest, PauseMethodResumesAndRecordsThePause) {
