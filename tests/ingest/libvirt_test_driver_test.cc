@@ -26,22 +26,14 @@
 namespace vmvault::ingest {
 namespace {
 
+using testing::LoggingHook;
+using testing::MustRun;
 using testing::ReadBackupDisk;
+using testing::Slurp;
 using testing::TempDir;
 
 constexpr uint64_t kMiB = 1 << 20;
 constexpr char kUri[] = "test:///default";
-
-void MustRun(const std::vector<std::string>& argv) {
-  auto out = RunProcess(argv);
-  ASSERT_TRUE(out.ok()) << out.status().ToString();
-  ASSERT_EQ(out->exit_code, 0) << FormatCommand(argv) << ": " << out->stderr_text;
-}
-
-std::string Slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
 
 class TestDriverTest : public ::testing::Test {
  public:  // also for the helpers between the tests
@@ -280,13 +272,6 @@ TEST_F(TestDriverTest, APausedDomainStaysPaused) {
 
 // A hook that appends its event, arguments and VMVAULT_STATUS to `log`, then exits
 // with `status`.
-std::string LoggingHook(const std::string& path, const std::string& log, int status) {
-  std::ofstream(path) << "#!/bin/sh\necho \"$VMVAULT_EVENT $* $VMVAULT_STATUS\" >> " << log
-                      << "\nexit " << status << "\n";
-  MustRun({"chmod", "755", path});
-  return path;
-}
-
 HooksConfig SnapshotHooksFor(const std::string& pre, const std::string& post) {
   HooksConfig h;
   h.commands[static_cast<size_t>(HookEvent::kPreSnapshot)] = {

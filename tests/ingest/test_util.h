@@ -1,7 +1,7 @@
 // Helpers shared by the ingest tests: a temporary directory, recorded qemu-img output,
 // an in-memory Image that counts its reads and can fail on purpose, an opener serving
-// such images, and a reader that rebuilds a backed-up disk from the catalog and the
-// chunk store.
+// such images, a reader that rebuilds a backed-up disk from the catalog and the chunk
+// store, and hooks that log how they were called.
 #pragma once
 
 #include <atomic>
@@ -9,6 +9,8 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -23,6 +25,7 @@
 #include "ingest/command_runner.h"
 #include "tests/temp_dir.h"
 #include "ingest/image_source.h"
+#include "ingest/subprocess.h"
 #include "store/catalog.h"
 #include "store/repository.h"
 
@@ -124,6 +127,27 @@ class MemSourceOpener final : public ImageSourceOpener {
   int opens_ = 0;
   int last_readers_ = 0;
 };
+
+// Runs `argv`, which must succeed.
+inline void MustRun(const std::vector<std::string>& argv) {
+  auto out = RunProcess(argv);
+  ASSERT_TRUE(out.ok()) << out.status().ToString();
+  ASSERT_EQ(out->exit_code, 0) << FormatCommand(argv) << ": " << out->stderr_text;
+}
+
+inline std::string Slurp(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+// Writes a hook script at `path` that appends "EVENT ARGS... STATUS" to `log` and exits
+// with `status`; returns `path`.
+inline std::string LoggingHook(const std::string& path, const std::string& log, int status) {
+  std::ofstream(path) << "#!/bin/sh\necho \"$VMVAULT_EVENT $* $VMVAULT_STATUS\" >> " << log
+                      << "\nexit " << status << "\n";
+  MustRun({"chmod", "755", path});
+  return path;
+}
 
 // A new repository on disk at `path` with `chunk_size` chunks, open for writing.
 inline std::unique_ptr<store::Repository> MakeRepository(const std::string& path,
