@@ -322,6 +322,30 @@ TEST_F(ScheduleTest, AFailedBackupSendsAnAlert) {
   EXPECT_THAT(messages, HasSubstr("\"to\": [\"ops@example.com\"]"));
 }
 
+// A job that runs longer than alerts.stuck-after (alpha's pre-backup hook sleeps) gets
+// one stuck alert while it runs, the other jobs none, and the run still succeeds.
+TEST_F(ScheduleTest, AJobRunningLongerThanStuckAfterGetsOneAlert) {
+  std::string port;
+  auto sink = StartSmtpSink(tmp_, &port);
+  ASSERT_FALSE(port.empty()) << Slurp(tmp_ / "sink.log");
+  const std::string slow = Script("slow.sh", "if [ \"$1\" = alpha ]; then sleep 200; fi\n");
+  WriteConfig("", "",
+              AlertsTable(port) + "stuck-after = \"1m\"\n[hooks]\npre-backup = [\"" + slow +
+                  "\", \"{{VM}}\"]\n");
+  // The shortest stuck-after is a minute, so the clock runs ten times faster, the
+  // hook's sleep too (20 s). The schedule looks for stuck jobs every quarter of
+  // stuck-after on the monotonic clock, which stays real: at 15 s.
+  RunResult r = RunCmd({"env", "FAKETIME_DONT_FAKE_MONOTONIC=1", "faketime", "-f", "+0 x10",
+                        VmvaultPath(), "schedule", "--config", config_});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const std::string messages = Slurp(tmp_ / "messages");
+  EXPECT_EQ(Count(messages, "Subject: [vmvault] backup of VM alpha seems stuck"), 1u)
+      << messages;
+  EXPECT_EQ(Count(messages, "seems stuck"), 1u) << messages;
+  EXPECT_THAT(messages, HasSubstr("alerts.stuck-after"));  // the body says why
+  EXPECT_EQ(Latest().size(), 3u);
+}
+
 // Three days later (faketime) bravo's image is gone: its backup fails, and since its
 // last backup is older than its interval (1 day, hot tier) plus the tolerance (1 day),
 // a behind-schedule alert goes out too, once: the next run repeats the failure alert,
