@@ -228,6 +228,17 @@ Result<DomainConfig> ParseDomain(pugi::xml_node root) {
           fmt::format("domain '{}': disk {} ({}) has no <target dev=...>", Printable(d.name),
                       d.disks.size() + 1, DescribeDisk(c)));
     }
+    // The target names the disk's files in the mount and its overlay in the work
+    // folder, so it must be one safe path component.
+    Status name_ok = ValidateName(c.target_dev, "disk target");
+    if (name_ok.ok() && c.target_dev.size() > kMaxDiskNameLength) {
+      name_ok = Status::InvalidArgument(fmt::format("disk target '{}' is longer than {} bytes",
+                                                    Printable(c.target_dev.substr(0, 32)),
+                                                    kMaxDiskNameLength));
+    }
+    if (!name_ok.ok()) {
+      return name_ok.WithContext(fmt::format("domain '{}'", Printable(d.name)));
+    }
     if (!targets.insert(c.target_dev).second) {
       return Status::InvalidArgument(fmt::format("domain '{}': two disks use target '{}'",
                                                  Printable(d.name), Printable(c.target_dev)));

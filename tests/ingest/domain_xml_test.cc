@@ -203,6 +203,21 @@ TEST(DomainXmlTest, ErrorsPrintHostileStringsSafely) {
   EXPECT_THAT(d.status().message(), HasSubstr("domain 'a\\x0ab\\x01'"));
 }
 
+// A disk target becomes a file name in the mount and in the work folder: one that
+// could name anything else is refused, whatever the hypervisor accepted.
+TEST(DomainXmlTest, AHostileDiskTargetIsRefused) {
+  for (const std::string& dev :
+       {std::string("../../etc/x"), std::string("a/b"), std::string(".."), std::string(".x"),
+        std::string("vd&#10;a"), std::string(101, 'v')}) {
+    SCOPED_TRACE(dev);
+    auto d = ParseDomainXml(Edited(kRunningDomainXml, "<target dev='vda'", "<target dev='" + dev + "'"));
+    ASSERT_FALSE(d.ok());
+    EXPECT_EQ(d.status().code(), StatusCode::kInvalidArgument);
+    EXPECT_THAT(d.status().message(), HasSubstr("disk target"));
+    EXPECT_EQ(d.status().message().find('\n'), std::string::npos);  // escaped, never raw
+  }
+}
+
 // ---- ChooseDisks
 
 std::vector<DiskChoice> Choose(const std::string& xml, DiskChoiceOptions options) {

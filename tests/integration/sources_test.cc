@@ -39,10 +39,12 @@ class SourcesTest : public ::testing::Test {
 
   // Writes `vm_dir`/`name`.vbox: a machine whose one hard disk (SATA port 0) is the
   // snapshot chain `layers` (location relative to vm_dir, format), base first, nested
-  // in the media registry as VirtualBox writes it; the top is attached. Returns its text.
+  // in the media registry as VirtualBox writes it; the top is attached to `controller`.
+  // Written to `file`.vbox instead when `file` is given. Returns its text.
   static std::string WriteChainMachine(
       const std::string& vm_dir, const std::string& name,
-      const std::vector<std::pair<std::string, std::string>>& layers) {
+      const std::vector<std::pair<std::string, std::string>>& layers,
+      const std::string& controller = "SATA", const std::string& file = "") {
     std::string disks, closing;
     for (size_t i = 0; i < layers.size(); ++i) {
       disks += fmt::format(R"(<HardDisk uuid="{{{}}}" location="{}" format="{}"{}>)", LayerUuid(i),
@@ -57,7 +59,7 @@ class SourcesTest : public ::testing::Test {
     </HardDisks></MediaRegistry>
     <Hardware>
       <StorageControllers>
-        <StorageController name="SATA" type="AHCI" PortCount="1">
+        <StorageController name="{}" type="AHCI" PortCount="1">
           <AttachedDevice type="HardDisk" port="0" device="0"><Image uuid="{{{}}}"/></AttachedDevice>
         </StorageController>
       </StorageControllers>
@@ -65,8 +67,9 @@ class SourcesTest : public ::testing::Test {
   </Machine>
 </VirtualBox>
 )",
-                                         name, disks, closing, LayerUuid(layers.size() - 1));
-    std::ofstream(vm_dir + "/" + name + ".vbox") << vbox;
+                                         name, disks, closing, controller,
+                                         LayerUuid(layers.size() - 1));
+    std::ofstream(vm_dir + "/" + (file.empty() ? name : file) + ".vbox") << vbox;
     return vbox;
   }
   static std::string LayerUuid(size_t i) {
@@ -239,6 +242,42 @@ TEST_F(SourcesTest, VirtualBoxMixedChainIsRefused) {
   EXPECT_NE(r.err.find("more than one format"), std::string::npos) << r.err;
   EXPECT_NE(r.err.find("all VDI or all VMDK"), std::string::npos) << r.err;
   EXPECT_TRUE(ListJson(repo_).empty());
+}
+
+// A machine and a controller named to climb out of the tree (a newline, "..", "/"):
+// the VM and its disk get safe names, the mount shows them as single entries, and the
+// disk reads back whole.
+TEST_F(SourcesTest, VirtualBoxHostileNamesBecomeSafeNames) {
+  const std::string vm_dir = dir_.path() + "/vms";
+  std::filesystem::create_directories(vm_dir);
+  const std::string raw = MakeRaw("h.raw", 8, 0x51);
+  Run({"qemu-img", "convert", "-O", "vdi", raw, vm_dir + "/h.vdi"});
+  // &#10; is a newline that survives XML's attribute normalization.
+  WriteChainMachine(vm_dir, "../../etc&#10;evil", {{"h.vdi", "VDI"}}, "SATA/../../x&#10;y",
+                    "hostile");
+  const RunResult r =
+      RunCmd({VmvaultPath(), "ingest", "--repo", repo_, "--virtualbox", vm_dir + "/hostile.vbox"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const nlohmann::json list = ListJson(repo_);
+  ASSERT_EQ(list.size(), 1u);
+  const std::string vm = list[0]["name"];
+  EXPECT_EQ(vm.find_first_of("/\n"), std::string::npos) << vm;
+  EXPECT_NE(vm.front(), '.') << vm;
+  ASSERT_EQ(list[0]["backups"].size(), 1u);
+  const std::string path = list[0]["backups"][0]["path"];
+  const std::string disk = list[0]["backups"][0]["disks"][0]["name"];
+  EXPECT_EQ(disk.find_first_of("/\n"), std::string::npos) << disk;
+
+  Mount mount(repo_, dir_.path() + "/mnt");
+  ASSERT_TRUE(mount.ok());
+  std::vector<std::string> top;
+  for (const auto& e : std::filesystem::directory_iterator(mount.path())) {
+    top.push_back(e.path().filename());
+  }
+  EXPECT_EQ(top, std::vector<std::string>{vm});
+  EXPECT_EQ(CompareFiles(mount.path() + "/" + path + "/" + disk + ".raw", raw), "");
+  // Nothing was written outside the repository and the test's folder.
+  EXPECT_FALSE(std::filesystem::exists(dir_.path() + "/../etc"));
 }
 
 TEST_F(SourcesTest, AMissingVirtualBoxPathIsAClearError) {
