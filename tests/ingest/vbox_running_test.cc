@@ -14,6 +14,7 @@
 #include "ingest/hooks.h"
 #include "ingest/vbox_ingest.h"
 #include "tests/ingest/test_util.h"
+#include "tests/vbox_settings.h"
 
 namespace vmvault::ingest {
 namespace {
@@ -23,7 +24,7 @@ using testing::MustRun;
 using testing::Slurp;
 
 constexpr uint64_t kMiB = 1 << 20;
-constexpr char kUuid[] = "7e2d9f3a-1c8b-4d4a-8a2f-4b6c8d0e2f3a";
+constexpr const char* kUuid = vmvault::testing::kVboxMachineUuid;
 
 // VBoxManage from the fake, everything else for real.
 class VboxManageFake final : public CommandRunner {
@@ -46,26 +47,8 @@ class VboxRunningTest : public ::testing::Test {
     MustRun({"qemu-img", "create", "-q", "-f", "raw", raw, std::to_string(8 * kMiB)});
     MustRun({"qemu-io", "-f", "raw", "-c", "write -P 0x5a 1M 2M", raw});
     MustRun({"qemu-img", "convert", "-q", "-f", "raw", "-O", "vdi", raw, dir_ / "web.vdi"});
-    std::ofstream(dir_ / "web.vbox") << fmt::format(R"(<?xml version="1.0"?>
-<VirtualBox xmlns="http://www.virtualbox.org/" version="1.19-linux">
-  <Machine uuid="{{{}}}" name="web" OSType="Debian_64">
-    <MediaRegistry><HardDisks>
-      <HardDisk uuid="{{c0000000-0000-4000-8000-000000000001}}" location="web.vdi"
-                format="VDI" type="Normal"/>
-    </HardDisks></MediaRegistry>
-    <Hardware>
-      <StorageControllers>
-        <StorageController name="SATA" type="AHCI" PortCount="1">
-          <AttachedDevice type="HardDisk" port="0" device="0">
-            <Image uuid="{{c0000000-0000-4000-8000-000000000001}}"/>
-          </AttachedDevice>
-        </StorageController>
-      </StorageControllers>
-    </Hardware>
-  </Machine>
-</VirtualBox>
-)",
-                                                    kUuid);
+    std::ofstream(dir_ / "web.vbox")
+        << vmvault::testing::VboxMachineXml("web", {{"web.vdi", "VDI"}});
     runner_.fake.Expect({"VBoxManage", "showvminfo", kUuid, "--machinereadable"}, 0,
                         fmt::format("name=\"web\"\nUUID=\"{}\"\nVMState=\"running\"\n", kUuid));
     runner_.fake.Expect({"VBoxManage", "controlvm", kUuid, "pause"}, 0, "");

@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 
 #include "tests/integration/harness.h"
+#include "tests/vbox_settings.h"
 
 namespace vmvault::testing {
 namespace {
@@ -37,44 +38,17 @@ class SourcesTest : public ::testing::Test {
     EXPECT_EQ(r.exit_code, 0) << argv[0] << " " << argv[1] << ": " << r.err;
   }
 
-  // Writes `vm_dir`/`name`.vbox: a machine whose one hard disk (SATA port 0) is the
-  // snapshot chain `layers` (location relative to vm_dir, format), base first, nested
-  // in the media registry as VirtualBox writes it; the top is attached to `controller`.
-  // Written to `file`.vbox instead when `file` is given. Returns its text.
+  // Writes `vm_dir`/`name`.vbox (`file`.vbox when `file` is given): VboxMachineXml.
+  // Returns its text.
   static std::string WriteChainMachine(
       const std::string& vm_dir, const std::string& name,
       const std::vector<std::pair<std::string, std::string>>& layers,
       const std::string& controller = "SATA", const std::string& file = "") {
-    std::string disks, closing;
-    for (size_t i = 0; i < layers.size(); ++i) {
-      disks += fmt::format(R"(<HardDisk uuid="{{{}}}" location="{}" format="{}"{}>)", LayerUuid(i),
-                           layers[i].first, layers[i].second, i == 0 ? R"( type="Normal")" : "");
-      closing = "</HardDisk>" + closing;
-    }
-    const std::string vbox = fmt::format(R"(<?xml version="1.0"?>
-<VirtualBox xmlns="http://www.virtualbox.org/" version="1.19-linux">
-  <Machine uuid="{{7e2d9f3a-1c8b-4d4a-8a2f-4b6c8d0e2f3a}}" name="{}" OSType="Debian_64">
-    <MediaRegistry><HardDisks>
-      {}{}
-    </HardDisks></MediaRegistry>
-    <Hardware>
-      <StorageControllers>
-        <StorageController name="{}" type="AHCI" PortCount="1">
-          <AttachedDevice type="HardDisk" port="0" device="0"><Image uuid="{{{}}}"/></AttachedDevice>
-        </StorageController>
-      </StorageControllers>
-    </Hardware>
-  </Machine>
-</VirtualBox>
-)",
-                                         name, disks, closing, controller,
-                                         LayerUuid(layers.size() - 1));
+    const std::string vbox = VboxMachineXml(name, layers, controller);
     std::ofstream(vm_dir + "/" + (file.empty() ? name : file) + ".vbox") << vbox;
     return vbox;
   }
-  static std::string LayerUuid(size_t i) {
-    return fmt::format("c0000000-0000-4000-8000-{:012}", i + 1);
-  }
+  static std::string LayerUuid(size_t i) { return VboxLayerUuid(i); }
 
   // Ingests `path` and compares the raw view of machine `vm`'s disk SATA-0-0, mounted,
   // with the file `want`.
