@@ -234,8 +234,10 @@ Status BackupBetweenHooks(const store::Repository& repo, const IngestHooks& hook
     std::optional<store::BackupRecord> kept;
     Result<store::BackupRecord> r = backup(&kept);
     if (!r.ok()) {
-      if (kept && values != nullptr) (*values)["Backup"] = kept->name();
-      if (kept) *made = std::move(kept);
+      if (kept) {
+        if (values != nullptr) (*values)["Backup"] = kept->name();
+        *made = std::move(kept);
+      }
       return r.status();
     }
     if (values != nullptr) (*values)["Backup"] = r->name();

@@ -116,12 +116,17 @@ HookValues VmHookValues(std::string_view repository, std::string_view vm, std::s
 
 Status RunBetweenHooks(const HooksConfig& hooks, HookEvent pre, HookEvent post,
                        HookValues values, std::string_view skipped,
-                       const std::function<Status(HookValues* values)>& step) {
+                       const std::function<Status(HookValues* values)>& step,
+                       Status* post_failure) {
+  if (post_failure != nullptr) *post_failure = Status::OK();
   Status status = RunHooks(hooks, pre, values);
   status = status.ok() ? step(&values) : status.WithContext(skipped);
   values["Status"] = HookStatusValue(status.ok());
   const Status after = RunHooks(hooks, post, values);
-  return status.ok() ? after : status;
+  if (!status.ok()) return status;
+  if (post_failure == nullptr) return after;
+  *post_failure = after;
+  return status;
 }
 
 Status CaptureBetweenHooks(const IngestHooks& hooks, std::string_view vm,
@@ -131,12 +136,9 @@ Status CaptureBetweenHooks(const IngestHooks& hooks, std::string_view vm,
   if (hooks.hooks == nullptr) return capture();
   HookValues values = VmHookValues(hooks.repository, vm, tier);
   values["Method"] = method;
-  Status status = RunHooks(*hooks.hooks, HookEvent::kPreSnapshot, values);
-  status = status.ok() ? capture() : status.WithContext("the VM was not touched");
-  values["Status"] = HookStatusValue(status.ok());
-  const Status after = RunHooks(*hooks.hooks, HookEvent::kPostSnapshot, values);
-  if (status.ok()) *post_failure = after;
-  return status;
+  return RunBetweenHooks(*hooks.hooks, HookEvent::kPreSnapshot, HookEvent::kPostSnapshot,
+                         std::move(values), "the VM was not touched",
+                         [&capture](HookValues*) { return capture(); }, post_failure);
 }
 
 }  // namespace vmvault::ingest

@@ -73,9 +73,12 @@ HookValues VmHookValues(std::string_view repository, std::string_view vm, std::s
 // with {{Status}} "failed" when a pre hook or the step failed, and any values `step`
 // added to `values`, such as {{Backup}}). Returns the pre hooks' failure with `skipped` as its
 // context ("the backup was skipped"), else the step's failure, else the post hooks'.
+// With `post_failure`, the post hooks' failure after a good step goes there instead
+// (OK otherwise), and the step's OK is returned.
 Status RunBetweenHooks(const HooksConfig& hooks, HookEvent pre, HookEvent post,
                        HookValues values, std::string_view skipped,
-                       const std::function<Status(HookValues* values)>& step);
+                       const std::function<Status(HookValues* values)>& step,
+                       Status* post_failure = nullptr);
 
 // The hooks an ingest runs: the pre- and post-snapshot hooks around the moment a
 // running VM's disks are captured (a domain or machine paused, a disk-only snapshot

@@ -10,8 +10,8 @@
 #include <string>
 
 #include "base/result.h"
-#include "ingest/config.h"
 #include "base/status.h"
+#include "ingest/config.h"
 
 namespace CLI {
 class App;
