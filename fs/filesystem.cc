@@ -80,7 +80,7 @@ Status Filesystem::Refresh(bool force) {
   Result<uint64_t> generation = repo_->catalog().Generation();
   if (generation.ok() && built_generation_ == *generation) return Status::OK();
   Result<std::shared_ptr<const Tree>> built =
-      Tree::Build(repo_->catalog(), pages_.get(), now, repo_->config().id);
+      Tree::Build(repo_->catalog(), pages_.get(), now, repo_->config().id, &inode_history_);
   if (!built.ok()) {
     spdlog::error("cannot list the repository: {}", built.status().ToString());
     return built.status();

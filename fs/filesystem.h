@@ -130,6 +130,8 @@ class Filesystem {
   std::atomic<int64_t> refresh_tried_us_{0};
   // The catalog generation the current tree was built from; GUARDED_BY(refresh_mu_).
   std::optional<uint64_t> built_generation_;
+  // Every backup node's inode number so far; GUARDED_BY(refresh_mu_).
+  InodeHistory inode_history_;
   mutable std::mutex tree_mu_;
   std::shared_ptr<const Tree> tree_;  // GUARDED_BY(tree_mu_)
   // Declared last so queued prefetch tasks finish before the caches go away.

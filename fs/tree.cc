@@ -63,8 +63,12 @@ const Node* Tree::FindPath(std::string_view path) const {
 class TreeBuilder {
  public:
   TreeBuilder(const store::Catalog* catalog, IndexPageCache* pages, int64_t built_us,
-              uint64_t repo_seed)
-      : catalog_(catalog), pages_(pages), repo_seed_(repo_seed), tree_(new Tree()) {
+              uint64_t repo_seed, InodeHistory* history)
+      : catalog_(catalog),
+        pages_(pages),
+        repo_seed_(repo_seed),
+        history_(history),
+        tree_(new Tree()) {
     tree_->built_us_ = built_us;
     Node root;
     root.ino = kRootInode;
@@ -100,6 +104,7 @@ class TreeBuilder {
   const store::Catalog* catalog_;
   IndexPageCache* pages_;
   const uint64_t repo_seed_;  // mixed into the identities of image views
+  InodeHistory* const history_;  // may be null
   std::unique_ptr<Tree> tree_;
   std::unordered_set<std::string> paths_;
 };
@@ -116,12 +121,22 @@ Node& TreeBuilder::Add(uint64_t parent, std::string_view raw_name, Node node) {
   node.path = dir.path + "/" + name;
   node.parent = parent;
   paths_.insert(node.path);
+  // Whether `ino` was handed out for another backup than this node's.
+  auto was_another_backups = [&](uint64_t ino) {
+    if (history_ == nullptr || node.backup_id == 0) return false;
+    auto it = history_->find(ino);
+    return it != history_->end() && it->second != node.backup_id;
+  };
   uint64_t ino = Tree::InodeOfPath(node.path);
-  for (uint64_t seed = 1; ino <= kRootInode || tree_->nodes_.count(ino) != 0; ++seed) {
-    spdlog::warn("inode collision for {}; rehashing", Printable(node.path));
+  for (uint64_t seed = 1;
+       ino <= kRootInode || tree_->nodes_.count(ino) != 0 || was_another_backups(ino); ++seed) {
+    if (!was_another_backups(ino)) {
+      spdlog::warn("inode collision for {}; rehashing", Printable(node.path));
+    }
     ino = XXH3_64bits_withSeed(node.path.data(), node.path.size(), seed);
   }
   node.ino = ino;
+  if (history_ != nullptr && node.backup_id != 0) history_->emplace(ino, node.backup_id);
   if (node.kind == NodeKind::kDirectory) ++dir.subdirs;
   dir.children.emplace_back(name, ino);
   Touch(parent, node.mtime_us);
@@ -158,6 +173,7 @@ void TreeBuilder::AddVm(const store::VmRecord& vm,
     bnode.kind = NodeKind::kDirectory;
     bnode.removable = true;
     bnode.mtime_us = b.time_us;
+    bnode.backup_id = b.id;
     const Node& backup_dir = Add(it->second, b.name(), std::move(bnode));
     const uint64_t backup_ino = backup_dir.ino;
     if (latest_target.empty() || b.time_us >= latest_time) {
@@ -237,9 +253,9 @@ void TreeBuilder::AddBackup(const store::VmRecord& vm, const store::BackupRecord
 
 Result<std::shared_ptr<const Tree>> Tree::Build(const store::Catalog& catalog,
                                                 IndexPageCache* pages, int64_t built_us,
-                                                std::string_view repo_id) {
+                                                std::string_view repo_id, InodeHistory* history) {
   VV_ASSIGN_OR_RETURN(std::vector<store::VmRecord> vms, catalog.ListVms());
-  TreeBuilder builder(&catalog, pages, built_us, RepoSeed(repo_id));
+  TreeBuilder builder(&catalog, pages, built_us, RepoSeed(repo_id), history);
   for (const store::VmRecord& vm : vms) {
     Result<std::vector<store::BackupRecord>> backups = catalog.ListBackups(vm.name);
     if (!backups.ok()) {

@@ -8,7 +8,10 @@
 // Inode numbers come from the node's path (XXH3-64, never 0 or 1; the root is 1), so
 // they are the same in every build and across remounts, and `forget` has nothing to
 // clean up. A later build that no longer has a node (a pruned backup) simply answers
-// ENOENT for it.
+// ENOENT for it. One exception, within one mount: a backup that takes over the path of
+// a backup that is gone (a backup named like one of the same second, once prune
+// removed that one) gets another inode number than the gone one had (see
+// InodeHistory), so the kernel never serves the gone backup's cached pages as its.
 // Names that are not valid path components are sanitized (base/names.h) and made
 // unique within their directory. mtimes are backup times: a backup's own for it and
 // its files, the newest backup's for period and VM directories and for the root.
@@ -56,19 +59,30 @@ struct Node {
   std::vector<std::pair<std::string, uint64_t>> children;  // sorted by name
   std::string link_target;                                 // kSymlink
   std::shared_ptr<const View> view;                        // kFile
-  uint64_t backup_id = 0;  // kFile: the backup whose file it is (store::BackupRecord::id)
+  // Backup directories and their files: the backup (store::BackupRecord::id); else 0.
+  uint64_t backup_id = 0;
   std::vector<std::pair<std::string, std::string>> xattrs;  // sorted by name
 
   uint64_t size() const;
 };
 
+// The inode numbers one mount has handed out for backup directories and their files,
+// each with its backup's id, across the trees it built. A backup node whose path's
+// inode number was handed out for another backup is given the next hash of its path
+// instead: the kernel may still hold the old inode, with its page cache (keep_cache),
+// and a lookup that answered with the same number would make it the new file's.
+using InodeHistory = std::unordered_map<uint64_t, uint64_t>;  // ino -> backup id
+
 class Tree {
  public:
   // `repo_id` (the repository's config id) makes the identities the image views carry
   // (VHDX disk ids, VMDK CIDs) differ between repositories.
+  // `history`, when given, is read and extended (see InodeHistory); the caller
+  // serializes builds that share it.
   static Result<std::shared_ptr<const Tree>> Build(const store::Catalog& catalog,
                                                    IndexPageCache* pages, int64_t built_us,
-                                                   std::string_view repo_id = "");
+                                                   std::string_view repo_id = "",
+                                                   InodeHistory* history = nullptr);
 
   // The inode number of `path` ("" is the root), before collision handling.
   static uint64_t InodeOfPath(std::string_view path);

@@ -208,6 +208,52 @@ TEST_F(TreeTest, InodesAreStableAcrossBuildsAndRepositories) {
   walk(a->root());
 }
 
+// A backup made in the same second as one that prune removed meanwhile takes over its
+// name. Within a mount (one InodeHistory) it must not take over the gone backup's inode
+// numbers too, or the kernel would serve that backup's cached pages as its own; and the
+// numbers it gets instead stay the same in later builds.
+TEST_F(TreeTest, ABackupTakingOverTheNameOfAGoneOneGetsOtherInodeNumbers) {
+  const auto web = MakeVm("web");
+  auto first = CommitDisks(repo_.get(), web, TestTime(7200), {Disk("vda", kCs)});
+  ASSERT_TRUE(first.ok());
+  const std::string dir = "/web/2026-11/2026-11-21T053000Z";
+  InodeHistory history;
+  auto build = [&](InodeHistory* h) {
+    auto t = Tree::Build(repo_->catalog(), pages_.get(), 123, "", h);
+    EXPECT_TRUE(t.ok()) << t.status().ToString();
+    return *t;
+  };
+  auto before = build(&history);
+  const Node* gone_dir = before->FindPath(dir);
+  const Node* gone_raw = before->FindPath(dir + "/vda.raw");
+  ASSERT_NE(gone_dir, nullptr);
+  ASSERT_NE(gone_raw, nullptr);
+  ASSERT_EQ(gone_raw->size(), kCs);
+
+  ASSERT_TRUE(repo_->catalog().DeleteBackups({first->id}).ok());
+  auto second = CommitDisks(repo_.get(), web, TestTime(7200), {Disk("vda", 2 * kCs)});
+  ASSERT_TRUE(second.ok());
+  ASSERT_EQ(second->name(), first->name());
+  auto after = build(&history);
+  const Node* taken_dir = after->FindPath(dir);
+  const Node* taken_raw = after->FindPath(dir + "/vda.raw");
+  ASSERT_NE(taken_dir, nullptr);
+  ASSERT_NE(taken_raw, nullptr);
+  EXPECT_EQ(taken_raw->size(), 2 * kCs);  // the second backup's
+  EXPECT_NE(taken_dir->ino, gone_dir->ino);
+  EXPECT_NE(taken_raw->ino, gone_raw->ino);
+  EXPECT_EQ(taken_raw->parent, taken_dir->ino);
+  auto again = build(&history);
+  EXPECT_EQ(again->FindPath(dir)->ino, taken_dir->ino);
+  EXPECT_EQ(again->FindPath(dir + "/vda.raw")->ino, taken_raw->ino);
+  // Nodes of no backup, and the other backups, keep their path's number.
+  EXPECT_EQ(after->FindPath("/web/2026-11")->ino, Tree::InodeOfPath("/web/2026-11"));
+  const std::string kept = "/web/2026-11/2026-11-21T043000Z/vda.raw";
+  EXPECT_EQ(after->FindPath(kept)->ino, Tree::InodeOfPath(kept));
+  // A new mount has no history: the path's own number, and no stale page to fear.
+  EXPECT_EQ(build(nullptr)->FindPath(dir)->ino, Tree::InodeOfPath(dir));
+}
+
 TEST_F(TreeTest, UnsafeNamesAreSanitizedAndUnique) {
   auto vm = MakeVm("ok-vm");
   auto b = CommitDisks(repo_.get(), vm, TestTime(7),

@@ -1,8 +1,9 @@
 // vmvault prune, end to end: a mounted backup that prune removes (an open file keeps
 // its bytes, the directory goes, the others stay equal), --dry-run, the half rule with
 // and without --force, the writer lock, the policy from the configuration file, and
-// silence under cron. ingest has no way to set a backup's time, so these use
-// --keep-last; the period rules are unit-tested (tests/store/retention_test.cc).
+// silence under cron, and a backup that takes over a removed backup's name. ingest has
+// no way to set a backup's time, so these use --keep-last (and faketime for the same
+// second); the period rules are unit-tested (tests/store/retention_test.cc).
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -212,6 +213,56 @@ TEST_F(PruneTest, GcAfterPruneShrinksTheRepositoryAndOpenFilesNeverReadOtherByte
   EXPECT_EQ(nlohmann::json::parse(again.out)["deleted_chunks"], 0);
   RunResult verify = RunCmd({VmvaultPath(), "verify", "--repo", repo_});
   EXPECT_EQ(verify.exit_code, 0) << verify.err;
+}
+
+// A backup made in the same second as one that prune removed takes over its name: after
+// a clock went back, here faketime. The mount must show the new backup's bytes under
+// that name, not the pages the kernel still caches for the removed one (keep_cache):
+// the new backup's files get other inode numbers.
+TEST_F(PruneTest, ABackupTakingOverARemovedBackupsNameReadsItsOwnBytes) {
+  const std::string image = tmp_ / "web.raw";
+  auto ingest = [&](char fill, bool in_january) {
+    ASSERT_EQ(Sh("head -c 4M /dev/zero | tr '\\0' '" + std::string(1, fill) + "' > " + image), 0);
+    std::vector<std::string> argv = {VmvaultPath(), "ingest", "--repo", repo_, "--file", image};
+    if (in_january) {
+      argv.insert(argv.begin(), {"env", "FAKETIME_DONT_FAKE_MONOTONIC=1", "faketime", "-f",
+                                 "@2026-01-01 00:00:00"});
+    }
+    RunResult r = RunCmd(argv);
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+  };
+  const std::string name = "2026-01-01T000000Z";
+  ASSERT_NO_FATAL_FAILURE(ingest('A', /*in_january=*/true));
+  const std::string first = Slurp(image);
+  ASSERT_NO_FATAL_FAILURE(ingest('B', /*in_january=*/false));
+  ASSERT_EQ(NamesOf("web").size(), 2u);
+  ASSERT_EQ(NamesOf("web")[0], name);
+  Mount mount(repo_, tmp_ / "mnt");
+  ASSERT_TRUE(mount.ok());
+  const std::string file = mount.path() + "/web/2026-01/" + name + "/web.raw";
+  struct stat before;
+  ASSERT_EQ(::stat(file.c_str(), &before), 0) << file;
+  ASSERT_TRUE(Slurp(file) == first);  // now in the page cache
+
+  RunResult pruned = Prune({"--keep-last", "1"});
+  ASSERT_EQ(pruned.exit_code, 0) << pruned.err;
+  ASSERT_EQ(NamesOf("web").size(), 1u);
+  ASSERT_NO_FATAL_FAILURE(ingest('C', /*in_january=*/true));
+  ASSERT_EQ(NamesOf("web").size(), 2u);
+  ASSERT_EQ(NamesOf("web")[0], name);
+  const std::string third = Slurp(image);
+
+  // Within a few seconds (the short entry timeout of backup directories, the mount's
+  // tree rebuilt at most once a second) the name shows the new backup.
+  struct stat after;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  bool renumbered = false;
+  while (!renumbered && std::chrono::steady_clock::now() < deadline) {
+    renumbered = ::stat(file.c_str(), &after) == 0 && after.st_ino != before.st_ino;
+    if (!renumbered) std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  EXPECT_TRUE(renumbered) << file << " kept inode " << before.st_ino;
+  EXPECT_TRUE(Slurp(file) == third) << "the removed backup's bytes were read";
 }
 
 TEST_F(PruneTest, DryRunSaysWhatWouldGoAndRemovesNothing) {
