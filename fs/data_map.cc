@@ -55,17 +55,10 @@ Result<IndexPageCache::Page> DataMap::Page(uint64_t page) const {
   if (page >= pages()) return Status::InvalidArgument("index page beyond the end of the disk");
   const auto in_disk =
       static_cast<uint32_t>(std::min<uint64_t>(kPageSlots, slots_ - page * kPageSlots));
-  VV_ASSIGN_OR_RETURN(IndexPageCache::Page p, pages_->Get({backup_id_, disk_, page}, in_disk));
+  const IndexPageKey key{backup_id_, disk_, page};
+  VV_ASSIGN_OR_RETURN(IndexPageCache::Page p, pages_->Get(key, in_disk));
   const uint64_t want = page_slots_before_[page + 1] - page_slots_before_[page];
-  auto contradiction = [&](std::string_view what) {
-    return Status::Corruption(fmt::format(
-        "index page {} of backup {} disk {} contradicts the disk summary: {}", page, backup_id_,
-        disk_, what));
-  };
-  if (p->data_slots() != want) {
-    return contradiction(fmt::format("{} data slots, the summary says {}", p->data_slots(), want));
-  }
-  if (p->DataBefore(in_disk) != p->data_slots()) return contradiction("data past the disk's end");
+  VV_RETURN_IF_ERROR(CheckPageAgainstSummary(*p, key, in_disk, want));
   if (group_slots_ > 1 && want != 0) {
     uint64_t groups = 0;
     for (uint32_t a = 0; a < in_disk; a += group_slots_) {
@@ -73,7 +66,10 @@ Result<IndexPageCache::Page> DataMap::Page(uint64_t page) const {
     }
     const uint64_t want_groups = page_groups_before_[page + 1] - page_groups_before_[page];
     if (groups != want_groups) {
-      return contradiction(fmt::format("{} data groups, the summary says {}", groups, want_groups));
+      return Status::Corruption(fmt::format(
+          "index page {} of backup {} disk {} contradicts the disk summary: {} data groups, the "
+          "summary says {}",
+          page, backup_id_, disk_, groups, want_groups));
     }
   }
   return p;

@@ -1,5 +1,7 @@
 #include "fs/index_page_cache.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 
 namespace vmvault::fs {
@@ -45,6 +47,21 @@ Result<IndexPageCache::Page> IndexPageCache::Get(const IndexPageKey& key, uint64
     if (!s.ok()) return s.WithContext("read index page");
     return Page(std::make_shared<IndexPage>(std::move(slots)));
   });
+}
+
+Status CheckPageAgainstSummary(const IndexPage& page, const IndexPageKey& key, uint32_t in_disk,
+                               uint64_t want) {
+  std::string what;
+  if (page.data_slots() != want) {
+    what = fmt::format("{} data slots, the summary says {}", page.data_slots(), want);
+  } else if (page.DataBefore(in_disk) != page.data_slots()) {
+    what = "data past the disk's end";
+  } else {
+    return Status::OK();
+  }
+  return Status::Corruption(
+      fmt::format("index page {} of backup {} disk {} contradicts the disk summary: {}", key.page,
+                  key.backup_id, key.disk, what));
 }
 
 }  // namespace vmvault::fs

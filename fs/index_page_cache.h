@@ -91,4 +91,11 @@ class IndexPageCache {
   ShardedLruCache<IndexPageKey, IndexPage, IndexPageKeyHash> lru_;
 };
 
+// Corruption unless `page` (index page `key.page` of its disk, with `in_disk` of its
+// slots inside the disk) holds `want` data slots, none past the disk's end: the count
+// the disk summary stored at commit gives it. A page that contradicts its summary is
+// damage; read as it is, it would serve zeros (or other chunks) for the disk's data.
+Status CheckPageAgainstSummary(const IndexPage& page, const IndexPageKey& key, uint32_t in_disk,
+                               uint64_t want);
+
 }  // namespace vmvault::fs

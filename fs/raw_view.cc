@@ -33,11 +33,21 @@ RawView::RawView(IndexPageCache* pages, uint64_t backup_id, uint32_t disk,
       size_(record.virtual_size),
       chunk_size_(record.chunk_size),
       allocated_(AllocatedBytes(record)),
+      data_chunks_(record.data_chunks),
       summary_([pages, backup_id, disk, shape = Shape(record)]()
                    -> Result<std::shared_ptr<const std::optional<store::DiskSummary>>> {
         VV_ASSIGN_OR_RETURN(std::optional<store::DiskSummary> s,
                             pages->catalog().ReadStoredDiskSummary(backup_id, disk, shape));
         return std::make_shared<const std::optional<store::DiskSummary>>(std::move(s));
+      }),
+      stored_data_chunks_([pages, backup_id, disk,
+                           shape = Shape(record)]() -> Result<std::shared_ptr<const uint64_t>> {
+        // Computed from the stored pages, since there is no stored summary.
+        VV_ASSIGN_OR_RETURN(const store::DiskSummary s,
+                            pages->catalog().ReadDiskSummary(backup_id, disk, shape));
+        uint64_t n = 0;
+        for (const uint16_t held : s.page_data_slots) n += held;
+        return std::make_shared<const uint64_t>(n);
       }) {}
 
 Status RawView::CheckValid() const {
@@ -50,21 +60,36 @@ Status RawView::CheckValid() const {
 
 Result<IndexPageCache::Page> RawView::PageAt(uint64_t page) const {
   const uint64_t slots = (size_ + chunk_size_ - 1) / chunk_size_;
-  VV_ASSIGN_OR_RETURN(
-      IndexPageCache::Page p,
-      pages_->Get({backup_id_, disk_, page},
-                  std::min<uint64_t>(kPageSlots, slots - std::min(slots, page * kPageSlots))));
-  if (!p->absent()) return p;
-  // Absent: holes, unless the summary says the page held data (the backup exists, or
-  // the page read would have been NotFound).
-  VV_ASSIGN_OR_RETURN(const std::optional<store::DiskSummary>* summary, summary_.Get());
-  if (!summary->has_value() || page >= (*summary)->pages()) return p;
-  if (const uint16_t held = (*summary)->page_data_slots[page]; held != 0) {
+  const IndexPageKey key{backup_id_, disk_, page};
+  const auto in_disk = static_cast<uint32_t>(
+      std::min<uint64_t>(kPageSlots, slots - std::min(slots, page * kPageSlots)));
+  VV_ASSIGN_OR_RETURN(IndexPageCache::Page p, pages_->Get(key, in_disk));
+  Result<const std::optional<store::DiskSummary>*> summary = summary_.Get();
+  if (!summary.ok()) {
+    // The backup was removed since the page was read: the page is still its own.
+    if (!p->absent() && summary.status().IsNotFound()) return p;
+    return summary.status();
+  }
+  if (!summary.value()->has_value()) {
+    if (!p->absent()) return p;
+    // Format 1: an absent page is holes only if the stored pages hold every data chunk
+    // the record counts (the backup exists, or the page read would have been NotFound).
+    VV_ASSIGN_OR_RETURN(const uint64_t* stored, stored_data_chunks_.Get());
+    if (*stored == data_chunks_) return p;
+    return Status::Corruption(fmt::format(
+        "disk {} of backup {} has no summary and its index pages hold {} data chunks, not the "
+        "{} of its record: a page is missing, so its absent page {} may have held data",
+        disk_, backup_id_, *stored, data_chunks_, page));
+  }
+  const store::DiskSummary& sum = **summary.value();
+  const uint64_t held = page < sum.pages() ? sum.page_data_slots[page] : 0;
+  if (p->absent() && held != 0) {
     return Status::Corruption(fmt::format(
         "index page {} of disk {} of backup {} is missing; its summary says it held {} data "
         "chunks",
         page, disk_, backup_id_, held));
   }
+  VV_RETURN_IF_ERROR(CheckPageAgainstSummary(*p, key, in_disk, held));
   return p;
 }
 

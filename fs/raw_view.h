@@ -7,11 +7,14 @@
 // st_blocks from DiskRecord::data_chunks. SEEK_DATA and SEEK_HOLE walk index pages,
 // skipping absent (all-hole) pages without reading any slot.
 //
-// An absent page is holes only when the disk summary stored at commit says the page
-// held no data; one the summary says held data is missing (damage), and every read or
-// seek in its range is Corruption, never zeros. The summary is read once, at the first
-// absent page. A disk without a stored summary (a format 1 repository opened only for
-// reading) cannot tell the two apart: its absent pages read as holes.
+// Every index page is checked against the disk summary stored at commit (read once, at
+// the first page): an absent page is holes only when the summary says the page held no
+// data, and a present page must hold the summary's count of data slots. A page the
+// summary contradicts is damage, and every read or seek in its range is Corruption,
+// never zeros. A disk without a stored summary (a format 1 repository opened only for
+// reading) cannot tell which page is missing: at its first absent page, the data slots
+// of its stored pages are counted once, and when they fall short of the record's
+// data_chunks, every absent page of the disk is Corruption; else they read as holes.
 //
 // The catalog and the page cache are not owned and must outlive the view. RawView is
 // immutable and thread-safe.
@@ -45,8 +48,7 @@ class RawView final : public View {
 
  private:
   Status CheckValid() const;
-  // Index page `page`; Corruption when it is absent but the stored summary says it
-  // held data.
+  // Index page `page`; Corruption when the stored summary contradicts it (see above).
   Result<IndexPageCache::Page> PageAt(uint64_t page) const;
   Result<uint64_t> Seek(uint64_t offset, bool want_data) const;
 
@@ -56,8 +58,11 @@ class RawView final : public View {
   const uint64_t size_;
   const uint32_t chunk_size_;
   const uint64_t allocated_;
+  const uint64_t data_chunks_;  // the record's count of data slots
   // The summary stored at commit; nullopt when the disk has none.
   Lazy<std::optional<store::DiskSummary>> summary_;
+  // Without a stored summary: the data slots its stored pages hold.
+  Lazy<uint64_t> stored_data_chunks_;
 };
 
 }  // namespace vmvault::fs

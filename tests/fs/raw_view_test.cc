@@ -330,9 +330,11 @@ TEST(RawViewTest, APageOfHolesIsNotStoredAndReadsAsZeros) {
   EXPECT_TRUE(ReadWhole(*t.reader, qcow2).ok());
 }
 
-// A disk without a stored summary (a format 1 repository opened only for reading) has
-// nothing to tell a missing page from a page of holes: it reads as holes, as before.
-TEST(RawViewTest, WithoutAStoredSummaryADeletedPageReadsAsHoles) {
+// A disk without a stored summary (a format 1 repository opened only for reading)
+// cannot tell which page is missing, but its record counts the data chunks: with page 1
+// gone the stored pages hold fewer, so every absent page is Corruption, never zeros.
+// The pages that are there still read.
+TEST(RawViewTest, WithoutAStoredSummaryADeletedPageIsCaughtByTheRecordsCount) {
   CommittedDisk t(kCs, ThreePagesOfData(), {.page_cache_bytes = 4 << 20});
   ASSERT_TRUE(t.status.ok()) << t.status.ToString();
   store::KvBatch batch;
@@ -343,8 +345,61 @@ TEST(RawViewTest, WithoutAStoredSummaryADeletedPageReadsAsHoles) {
   ASSERT_TRUE(stored.ok()) << stored.status().ToString();
   ASSERT_FALSE(stored->has_value()) << "the summary key of FORMAT.md";
   ReadResult r;
-  ASSERT_TRUE(t.reader->Read(*t.raw, kPageBytes + 107 * kCs, kCs, &r).ok());  // was data
+  const Status s = t.reader->Read(*t.raw, kPageBytes + 107 * kCs, kCs, &r);  // was data
+  EXPECT_TRUE(s.IsCorruption()) << s.ToString();
+  EXPECT_NE(s.message().find("not the 13 of its record"), std::string::npos) << s.ToString();
+  EXPECT_TRUE(t.raw->SeekData(kPageBytes).status().IsCorruption());
+  for (uint64_t off : {uint64_t{0}, 3 * uint64_t{kCs}, 2 * kPageBytes + 211 * kCs}) {
+    r.Clear();
+    ASSERT_TRUE(t.reader->Read(*t.raw, off, kCs, &r).ok()) << off;
+    EXPECT_TRUE(r.ToString() == ExpectedBytes(t.disk, kCs, off, kCs)) << off;
+  }
+}
+
+// ...while a format 1 disk whose absent page only ever held holes reads it as zeros.
+TEST(RawViewTest, WithoutAStoredSummaryAPageOfHolesReadsAsZeros) {
+  DiskSpec d = ThreePagesOfData();
+  d.has_data = [](uint64_t slot) { return slot / store::kIndexPageSlots != 1 && slot % 700 == 3; };
+  CommittedDisk t(kCs, d, {.page_cache_bytes = 4 << 20});
+  ASSERT_TRUE(t.status.ok()) << t.status.ToString();
+  store::KvBatch batch;
+  batch.Delete(store::KvSpace::kCatalog, SummaryKeyOf(t.backup.id));
+  ASSERT_TRUE(t.repo->kv().Write(batch, true).ok());
+  ReadResult r;
+  ASSERT_TRUE(t.reader->Read(*t.raw, kPageBytes + 107 * kCs, kCs, &r).ok());
   EXPECT_TRUE(r.ToString() == std::string(kCs, '\0'));
+  EXPECT_EQ(*t.raw->SeekData(kPageBytes - kCs), 2 * kPageBytes + 211 * kCs);
+}
+
+// A stored page that holds one data slot fewer than its summary says (damage that
+// turned a chunk id into a hole): reads and seeks in its range are Corruption, not the
+// zeros the page now claims; the other pages read as they were.
+TEST(RawViewTest, APresentPageThatContradictsItsSummaryIsCorruption) {
+  CommittedDisk t(kCs, ThreePagesOfData(), {.page_cache_bytes = 4 << 20});
+  ASSERT_TRUE(t.status.ok()) << t.status.ToString();
+  const std::string key = IndexPageKeyOf(t.backup.id, 1);
+  std::string page;
+  ASSERT_TRUE(t.repo->kv().Get(store::KvSpace::kIndex, key, &page).ok());
+  const size_t first_data = (4203 - store::kIndexPageSlots) * 16;  // slot 4203
+  ASSERT_NE(page.substr(first_data, 16), std::string(16, '\0')) << "the page layout of FORMAT.md";
+  page.replace(first_data, 16, std::string(16, '\0'));
+  store::KvBatch batch;
+  batch.Put(store::KvSpace::kIndex, key, page);
+  ASSERT_TRUE(t.repo->kv().Write(batch, true).ok());
+
+  ReadResult r;
+  Status s = t.reader->Read(*t.raw, 4203 * uint64_t{kCs}, kCs, &r);
+  EXPECT_TRUE(s.IsCorruption()) << s.ToString();
+  EXPECT_NE(s.message().find("index page 1 of backup"), std::string::npos) << s.ToString();
+  EXPECT_NE(s.message().find("contradicts the disk summary"), std::string::npos) << s.ToString();
+  r.Clear();
+  EXPECT_TRUE(t.reader->Read(*t.raw, kPageBytes + 5 * kCs, 10, &r).IsCorruption());
+  EXPECT_TRUE(t.raw->SeekData(kPageBytes).status().IsCorruption());
+  for (uint64_t off : {uint64_t{3 * kCs}, 2 * kPageBytes + 211 * kCs}) {
+    r.Clear();
+    ASSERT_TRUE(t.reader->Read(*t.raw, off, kCs, &r).ok()) << off;
+    EXPECT_TRUE(r.ToString() == ExpectedBytes(t.disk, kCs, off, kCs)) << off;
+  }
 }
 
 TEST(RawViewTest, InvalidChunkSizeIsCorruptionNotACrash) {
