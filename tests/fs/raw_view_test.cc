@@ -266,6 +266,13 @@ DiskSpec ThreePagesOfData() {
   return d;
 }
 
+// The same, but page 1 only ever held holes (so the writer stores no page for it).
+DiskSpec PageOneOfHoles() {
+  DiskSpec d = ThreePagesOfData();
+  d.has_data = [](uint64_t slot) { return slot / store::kIndexPageSlots != 1 && slot % 700 == 3; };
+  return d;
+}
+
 TEST(RawViewTest, ADeletedIndexPageIsCorruptionForItsRangeNotHoles) {
   CommittedDisk t(kCs, ThreePagesOfData(), {.page_cache_bytes = 4 << 20});
   ASSERT_TRUE(t.status.ok()) << t.status.ToString();
@@ -311,9 +318,7 @@ TEST(RawViewTest, ADeletedIndexPageIsCorruptionForItsRangeNotHoles) {
 }
 
 TEST(RawViewTest, APageOfHolesIsNotStoredAndReadsAsZeros) {
-  DiskSpec d = ThreePagesOfData();
-  d.has_data = [](uint64_t slot) { return slot / store::kIndexPageSlots != 1 && slot % 700 == 3; };
-  CommittedDisk t(kCs, d, {.page_cache_bytes = 4 << 20});
+  CommittedDisk t(kCs, PageOneOfHoles(), {.page_cache_bytes = 4 << 20});
   ASSERT_TRUE(t.status.ok()) << t.status.ToString();
   std::string value;
   ASSERT_TRUE(t.repo->kv().Get(store::KvSpace::kIndex, IndexPageKeyOf(t.backup.id, 0), &value).ok());
@@ -358,9 +363,7 @@ TEST(RawViewTest, WithoutAStoredSummaryADeletedPageIsCaughtByTheRecordsCount) {
 
 // ...while a format 1 disk whose absent page only ever held holes reads it as zeros.
 TEST(RawViewTest, WithoutAStoredSummaryAPageOfHolesReadsAsZeros) {
-  DiskSpec d = ThreePagesOfData();
-  d.has_data = [](uint64_t slot) { return slot / store::kIndexPageSlots != 1 && slot % 700 == 3; };
-  CommittedDisk t(kCs, d, {.page_cache_bytes = 4 << 20});
+  CommittedDisk t(kCs, PageOneOfHoles(), {.page_cache_bytes = 4 << 20});
   ASSERT_TRUE(t.status.ok()) << t.status.ToString();
   store::KvBatch batch;
   batch.Delete(store::KvSpace::kCatalog, SummaryKeyOf(t.backup.id));
