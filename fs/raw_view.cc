@@ -78,7 +78,7 @@ Result<IndexPageCache::Page> RawView::PageAt(uint64_t page) const {
     if (*stored == data_chunks_) return p;
     return Status::Corruption(fmt::format(
         "disk {} of backup {} has no summary and its index pages hold {} data chunks, not the "
-        "{} of its record: a page is missing, so its absent page {} may have held data",
+        "{} of its record: a page is missing or damaged, so absent page {} may have held data",
         disk_, backup_id_, *stored, data_chunks_, page));
   }
   const store::DiskSummary& sum = **summary.value();
