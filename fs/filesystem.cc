@@ -99,7 +99,7 @@ std::shared_ptr<const Tree> Filesystem::tree() const {
 std::shared_ptr<const Tree> Filesystem::TreeFor(uint64_t ino) {
   std::shared_ptr<const Tree> t = tree();
   const Node* node = t->Find(ino);
-  if ((node == nullptr || node->changes) &&
+  if ((node == nullptr || node->changes || node->removable) &&
       clock_->NowMicros() - refresh_tried_us_.load() >= options_.refresh_interval_us) {
     // A failed refresh keeps the old snapshot; it is logged in Refresh.
     Refresh(/*force=*/false).IgnoreError();

@@ -113,7 +113,9 @@ class Filesystem {
 
  private:
   Filesystem(store::Repository* repo, const FilesystemOptions& options);
-  // The current snapshot, after refreshing it when `node` may change and it is stale.
+  // The current snapshot, after refreshing it when it is stale and `ino` may change
+  // (Node::changes) or is gone, or is a backup directory, whose manifest.json may name
+  // another inode now (Node::removable).
   std::shared_ptr<const Tree> TreeFor(uint64_t ino);
   // View::Load() of a file node; logged when it fails.
   Status LoadView(const Node& node) const;

@@ -2,6 +2,7 @@
 #define FUSE_USE_VERSION 312
 #include "fs/fuse_ops.h"
 
+#include <fcntl.h>
 #include <fuse_lowlevel.h>
 #include <spdlog/spdlog.h>
 #include <sys/uio.h>
@@ -24,6 +25,8 @@ struct FuseMount::Impl {
   bool signals = false;
   bool mounted = false;
   std::atomic<Filesystem*> fs{nullptr};
+  // Whether the kernel zero-fills what a reply to a page-cache read leaves out (OpInit).
+  std::atomic<bool> holes_left_out{false};
 };
 
 namespace {
@@ -110,7 +113,18 @@ void OpInit(void* userdata, fuse_conn_info* conn) {
   conn->max_read = kMaxIo;
   conn->max_readahead = kMaxIo;  // the kernel keeps the smaller of this and its own
   conn->want |= FUSE_CAP_ASYNC_READ;
-  conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
+  // The mount never writes; it asks for the writeback cache for what the kernel then
+  // makes of a short reply to a read for the page cache: a hole, whose pages it fills
+  // with zeros, where it would otherwise take the reply's end for the end of the file
+  // and shrink it. So the holes at the end of a read (most of a sparse disk's raw
+  // view) are not sent: no copy of zeros through /dev/fuse, a page the kernel clears
+  // instead. In exchange the kernel trusts the size and mtime it has for a file over
+  // later replies: a file's bytes must never change under its inode number (the Tree
+  // gives changed bytes another number; see Node::identity).
+  if ((conn->capable & FUSE_CAP_WRITEBACK_CACHE) != 0) {
+    conn->want |= FUSE_CAP_WRITEBACK_CACHE;
+    static_cast<FuseMount::Impl*>(userdata)->holes_left_out = true;
+  }
 }
 
 void OpLookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
@@ -178,9 +192,16 @@ void OpOpen(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
     OpenFile* file = r->release();
     fi->fh = reinterpret_cast<uint64_t>(file);
     fi->keep_cache = 1;  // backups never change
-    fi->noflush = 1;
+    fi->noflush = 1;     // the kernel sends FLUSH anyway under the writeback cache (OpFlush)
     if (fuse_reply_open(req, fi) != 0) delete file;
   });
+}
+
+// Whether the kernel reads for its page cache (read-ahead, a page fault, a buffered
+// read), not for an O_DIRECT reader, which takes a short read as the file's end: the
+// kernel sends a lock owner with every direct read, and none with a page-cache read.
+bool IsPageCacheRead(const fuse_file_info* fi) {
+  return fi->lock_owner == 0 && (fi->flags & O_DIRECT) == 0;
 }
 
 void OpRead(fuse_req_t req, fuse_ino_t, size_t size, off_t off, fuse_file_info* fi) {
@@ -189,6 +210,8 @@ void OpRead(fuse_req_t req, fuse_ino_t, size_t size, off_t off, fuse_file_info* 
     ReadResult result;
     Status s = Fs(req).Read(file, static_cast<uint64_t>(std::max<off_t>(off, 0)), size, &result);
     if (!s.ok()) return ReplyError(req, s);
+    const auto* impl = static_cast<FuseMount::Impl*>(fuse_req_userdata(req));
+    if (impl->holes_left_out && IsPageCacheRead(fi)) result.DropTrailingZeros();  // OpInit
     std::vector<iovec> iov;
     iov.reserve(result.pieces().size());
     for (const ReadResult::Piece& p : result.pieces()) {

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <map>
+#include <optional>
 #include <unordered_set>
 
 #include "base/names.h"
@@ -121,22 +122,22 @@ Node& TreeBuilder::Add(uint64_t parent, std::string_view raw_name, Node node) {
   node.path = dir.path + "/" + name;
   node.parent = parent;
   paths_.insert(node.path);
-  // Whether `ino` was handed out for another backup than this node's.
-  auto was_another_backups = [&](uint64_t ino) {
-    if (history_ == nullptr || node.backup_id == 0) return false;
+  // Whether `ino` was handed out for another identity than this node's.
+  auto taken_by_another = [&](uint64_t ino) {
+    if (history_ == nullptr || node.identity == 0) return false;
     auto it = history_->find(ino);
-    return it != history_->end() && it->second != node.backup_id;
+    return it != history_->end() && it->second != node.identity;
   };
   uint64_t ino = Tree::InodeOfPath(node.path);
   for (uint64_t seed = 1;
-       ino <= kRootInode || tree_->nodes_.count(ino) != 0 || was_another_backups(ino); ++seed) {
-    if (!was_another_backups(ino)) {
+       ino <= kRootInode || tree_->nodes_.count(ino) != 0 || taken_by_another(ino); ++seed) {
+    if (!taken_by_another(ino)) {
       spdlog::warn("inode collision for {}; rehashing", Printable(node.path));
     }
     ino = XXH3_64bits_withSeed(node.path.data(), node.path.size(), seed);
   }
   node.ino = ino;
-  if (history_ != nullptr && node.backup_id != 0) history_->emplace(ino, node.backup_id);
+  if (history_ != nullptr && node.identity != 0) history_->emplace(ino, node.identity);
   if (node.kind == NodeKind::kDirectory) ++dir.subdirs;
   dir.children.emplace_back(name, ino);
   Touch(parent, node.mtime_us);
@@ -174,6 +175,7 @@ void TreeBuilder::AddVm(const store::VmRecord& vm,
     bnode.removable = true;
     bnode.mtime_us = b.time_us;
     bnode.backup_id = b.id;
+    bnode.identity = b.id;
     const Node& backup_dir = Add(it->second, b.name(), std::move(bnode));
     const uint64_t backup_ino = backup_dir.ino;
     if (latest_target.empty() || b.time_us >= latest_time) {
@@ -202,11 +204,16 @@ void TreeBuilder::AddVm(const store::VmRecord& vm,
 
 void TreeBuilder::AddBackup(const store::VmRecord& vm, const store::BackupRecord& b,
                             uint64_t backup_dir, const std::optional<std::string>& parent_name) {
-  auto add_file = [&](std::string_view name, std::shared_ptr<const View> view) -> std::string {
+  // `changing_identity`: for a file whose bytes can change (manifest.json), a hash
+  // of them.
+  auto add_file = [&](std::string_view name, std::shared_ptr<const View> view,
+                      std::optional<uint64_t> changing_identity = std::nullopt) -> std::string {
     Node f;
     f.kind = NodeKind::kFile;
     f.mtime_us = b.time_us;
     f.backup_id = b.id;
+    f.identity = changing_identity.value_or(b.id);
+    f.removable = changing_identity.has_value();
     f.view = std::move(view);
     return Add(backup_dir, name, std::move(f)).name;
   };
@@ -248,7 +255,12 @@ void TreeBuilder::AddBackup(const store::VmRecord& vm, const store::BackupRecord
                                                             : "config.txt";
     in.config_file = add_file(name, MakeBytesView(b.config));
   }
-  add_file("manifest.json", MakeBytesView(BuildManifest(in)));
+  // What the manifest says changes with a verify, or a prune of the parent backup; the
+  // rest of a backup never changes.
+  std::string manifest = BuildManifest(in);
+  const uint64_t manifest_identity =
+      std::max<uint64_t>(1, XXH3_64bits_withSeed(manifest.data(), manifest.size(), b.id));
+  add_file("manifest.json", MakeBytesView(std::move(manifest)), manifest_identity);
 }
 
 Result<std::shared_ptr<const Tree>> Tree::Build(const store::Catalog& catalog,

@@ -8,10 +8,11 @@
 // Inode numbers come from the node's path (XXH3-64, never 0 or 1; the root is 1), so
 // they are the same in every build and across remounts, and `forget` has nothing to
 // clean up. A later build that no longer has a node (a pruned backup) simply answers
-// ENOENT for it. One exception, within one mount: a backup that takes over the path of
-// a backup that is gone (a backup named like one of the same second, once prune
-// removed that one) gets another inode number than the gone one had (see
-// InodeHistory), so the kernel never serves the gone backup's cached pages as its.
+// ENOENT for it. Two exceptions, within one mount, so that the kernel never serves
+// cached pages or a cached size for bytes that are not the file's (see InodeHistory):
+// a backup that takes over the path of a backup that is gone (a backup named like one
+// of the same second, once prune removed that one) gets other inode numbers than the
+// gone one had, and manifest.json gets another number when its text changes.
 // Names that are not valid path components are sanitized (base/names.h) and made
 // unique within their directory. mtimes are backup times: a backup's own for it and
 // its files, the newest backup's for period and VM directories and for the root.
@@ -48,9 +49,11 @@ struct Node {
   // True for nodes whose contents can change when new backups arrive: the root, VM
   // and period directories and `latest`. They get short cache timeouts.
   bool changes = false;
-  // True for backup directories: their contents never change, but prune may remove
-  // them, so their names get the short entry timeout (the kernel then asks again
-  // within it and learns that the name is gone).
+  // True for names that may go away or come to name another inode: backup directories,
+  // which prune removes, and manifest.json, whose text changes when a verify or a prune
+  // changes what it says (it then gets another inode number, see `identity`). They get
+  // the short entry timeout: the kernel asks again within it and learns what the name
+  // is now.
   bool removable = false;
   std::string name;
   std::string path;  // "" for the root, else "/vm/period/..."
@@ -61,17 +64,23 @@ struct Node {
   std::shared_ptr<const View> view;                        // kFile
   // Backup directories and their files: the backup (store::BackupRecord::id); else 0.
   uint64_t backup_id = 0;
+  // What the inode number stands for within one mount (InodeHistory): the backup for
+  // its directory and files, and for manifest.json a hash of its text as well; 0 for
+  // nodes whose number may stand for whatever their path shows.
+  uint64_t identity = 0;
   std::vector<std::pair<std::string, std::string>> xattrs;  // sorted by name
 
   uint64_t size() const;
 };
 
-// The inode numbers one mount has handed out for backup directories and their files,
-// each with its backup's id, across the trees it built. A backup node whose path's
-// inode number was handed out for another backup is given the next hash of its path
-// instead: the kernel may still hold the old inode, with its page cache (keep_cache),
-// and a lookup that answered with the same number would make it the new file's.
-using InodeHistory = std::unordered_map<uint64_t, uint64_t>;  // ino -> backup id
+// The inode numbers one mount has handed out for nodes with an identity (backup
+// directories and their files), each with that identity, across the trees it built. A
+// node whose path's inode number was handed out for another identity (another backup
+// of the same name, or manifest.json before its text changed) is given the next hash
+// of its path instead: the kernel may still hold the old inode, with its page cache
+// (keep_cache) and, with the writeback cache the mount asks for, its size, and a lookup
+// that answered with the same number would make them the new file's.
+using InodeHistory = std::unordered_map<uint64_t, uint64_t>;  // ino -> Node::identity
 
 class Tree {
  public:

@@ -44,6 +44,13 @@ void ReadResult::AddZeros(size_t size) {
   }
 }
 
+void ReadResult::DropTrailingZeros() {
+  while (!pieces_.empty() && pieces_.back().data == ZeroPage()) {
+    size_ -= pieces_.back().size;
+    pieces_.pop_back();
+  }
+}
+
 void ReadResult::CopyTo(uint8_t* dst) const {
   for (const Piece& p : pieces_) {
     std::memcpy(dst, p.data, p.size);

@@ -47,6 +47,9 @@ class ReadResult {
   // Appends [data, data + size); `keep` keeps the memory alive.
   void Add(const uint8_t* data, size_t size, std::shared_ptr<const void> keep);
   void AddZeros(size_t size);
+  // Removes the zeros (AddZeros) at the end, for a receiver that zero-fills whatever a
+  // reply leaves out: the kernel's page cache, see fs/fuse_ops.cc.
+  void DropTrailingZeros();
 
  private:
   std::vector<Piece> pieces_;

@@ -2,8 +2,9 @@
 // writer, runs fs_mount_helper (RunMount) in a child process, and checks the mount
 // with ordinary system calls.
 #include <fcntl.h>
-#include <signal.h>
 #include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/wait.h>
@@ -11,11 +12,14 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cstring>
+#include <nlohmann/json.hpp>
 #include <random>
 #include <thread>
 
 #include "store/verify.h"
 #include "tests/fs/mount_fixture.h"
+#include "tests/fs/view_file_util.h"
 
 namespace vmvault::fs::testing {
 namespace {
@@ -101,6 +105,73 @@ TEST_F(MountTest, BytesMatchAndSeekDataHoleWork) {
   close(fd);
 }
 
+// The mount leaves the holes at the end of a page-cache read out of its reply, for the
+// kernel to fill with zeros (fs/fuse_ops.cc). Every way of reading must still see the
+// disk's bytes and its whole size: buffered reads, mmap, O_DIRECT reads (which take a
+// short read for the end of the file) and a loop device reading with direct I/O. The
+// disk ends in a whole 1 MiB read of holes.
+TEST_F(MountTest, HolesReadAsZerosThroughEveryKindOfRead) {
+  DiskSpec sparse;
+  sparse.size = 64 * kCs;  // 4 MiB
+  sparse.seed = 7;
+  sparse.has_data = [](uint64_t slot) { return slot == 0 || slot == 17 || slot == 33; };
+  auto b = CommitDisks(writer_.get(), MakeVm("sparse"), TestTime(), {sparse});
+  ASSERT_TRUE(b.ok()) << b.status().ToString();
+  Mount();
+  const std::string path = BackupDir(*b, "sparse") + "/vda.raw";
+  const std::string want = ExpectedBytes(sparse, kCs, 0, sparse.size);
+  auto size_of = [&] {
+    struct stat st;
+    return stat(path.c_str(), &st) == 0 ? static_cast<uint64_t>(st.st_size) : 0;
+  };
+
+  EXPECT_TRUE(ReadAll(path) == want);
+  ASSERT_EQ(size_of(), sparse.size);   // a short reply did not end the file early (nor may
+                                       // the mmap below meet the end: SIGBUS)
+  EXPECT_TRUE(ReadAll(path) == want);  // from the page cache
+
+  {
+    const int fd = open(path.c_str(), O_RDONLY);
+    ASSERT_GE(fd, 0);
+    void* map = mmap(nullptr, sparse.size, PROT_READ, MAP_SHARED, fd, 0);
+    close(fd);
+    ASSERT_NE(map, MAP_FAILED);
+    EXPECT_TRUE(std::string_view(static_cast<const char*>(map), sparse.size) == want);
+    munmap(map, sparse.size);
+  }
+
+  // Direct reads, each of one whole MiB: not one may come back short.
+  auto read_direct = [&](const std::string& file) {
+    const int fd = open(file.c_str(), O_RDONLY | O_DIRECT);
+    EXPECT_GE(fd, 0) << file << ": " << std::strerror(errno);
+    if (fd < 0) return std::string();
+    void* buf = nullptr;
+    EXPECT_EQ(posix_memalign(&buf, 4096, 1 << 20), 0);
+    std::string got;
+    for (uint64_t off = 0; off < sparse.size; off += 1 << 20) {
+      const ssize_t n = pread(fd, buf, 1 << 20, static_cast<off_t>(off));
+      EXPECT_EQ(n, 1 << 20) << file << " at " << off;
+      if (n <= 0) break;
+      got.append(static_cast<const char*>(buf), n);
+    }
+    free(buf);
+    close(fd);
+    return got;
+  };
+  EXPECT_TRUE(read_direct(path) == want);
+
+  const CommandResult attach =
+      RunCommand("losetup -f --show -r --direct-io=on " + ShellQuote(path));
+  ASSERT_EQ(attach.exit_code, 0) << attach.output;
+  const std::string loop = attach.output.substr(0, attach.output.find('\n'));
+  ASSERT_EQ(loop.rfind("/dev/loop", 0), 0u) << attach.output;
+  const std::string got = read_direct(loop);
+  const CommandResult dio = RunCommand("losetup -n -O DIO " + loop);
+  EXPECT_EQ(RunCommand("losetup -d " + loop).exit_code, 0);
+  EXPECT_NE(dio.output.find('1'), std::string::npos) << "no direct I/O: " << dio.output;
+  EXPECT_TRUE(got == want);
+}
+
 TEST_F(MountTest, WritesFailWithErofs) {
   Mount();
   const std::string dir = BackupDir(first_);
@@ -172,6 +243,59 @@ TEST_F(MountTest, NewBackupAppearsWhileMounted) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
   EXPECT_EQ(std::string(target), "2026-11/" + b->name());
+}
+
+// A verify changes what a backup's manifest.json says. The running mount shows the new
+// text whole (the kernel keeps a file's size for its inode number, so the changed file
+// gets another one), and a reader that opened the old text reads that to its end.
+TEST_F(MountTest, AManifestShowsAVerifyMadeWhileMounted) {
+  Mount();
+  const std::string path = BackupDir(first_) + "/manifest.json";
+  const std::string before = ReadAll(path);
+  ASSERT_NE(before.find("\"verified\": null"), std::string::npos) << before;
+  const int old_fd = open(path.c_str(), O_RDONLY);
+  ASSERT_GE(old_fd, 0);
+  // A reader in the backup directory looks the name up there, not from the root.
+  const int dir_fd = open(BackupDir(first_).c_str(), O_RDONLY | O_DIRECTORY);
+  ASSERT_GE(dir_fd, 0);
+  auto read_in_dir = [&] {
+    std::string text;
+    const int fd = openat(dir_fd, "manifest.json", O_RDONLY);
+    if (fd < 0) return text;
+    char buf[4096];
+    ssize_t n;
+    while ((n = read(fd, buf, sizeof buf)) > 0) text.append(buf, static_cast<size_t>(n));
+    close(fd);
+    return text;
+  };
+  ASSERT_EQ(read_in_dir(), before);
+
+  store::VerifyRecord v;
+  v.time_us = TestTime(60);
+  v.chunks = 13;
+  ASSERT_TRUE(writer_->catalog().RecordVerification(first_.id, v).ok());
+  std::string after;
+  for (int i = 0; i < 100; ++i) {
+    after = read_in_dir();
+    if (after != before) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  close(dir_fd);
+  ASSERT_NE(after, before) << "the verify did not show within 10 s";
+  EXPECT_EQ(ReadAll(path), after);
+  const auto j = nlohmann::json::parse(after, nullptr, /*allow_exceptions=*/false);
+  ASSERT_FALSE(j.is_discarded()) << after;
+  EXPECT_EQ(j["verified"]["chunks"], 13) << after;
+  struct stat st;
+  ASSERT_EQ(stat(path.c_str(), &st), 0);
+  EXPECT_EQ(static_cast<size_t>(st.st_size), after.size());
+
+  std::string old_text(before.size() + 100, '\0');
+  const ssize_t n = pread(old_fd, old_text.data(), old_text.size(), 0);
+  close(old_fd);
+  ASSERT_GE(n, 0);
+  old_text.resize(static_cast<size_t>(n));
+  EXPECT_EQ(old_text, before);
 }
 
 TEST_F(MountTest, CorruptChunkGivesEioForItsRangeOnly) {

@@ -254,6 +254,44 @@ TEST_F(TreeTest, ABackupTakingOverTheNameOfAGoneOneGetsOtherInodeNumbers) {
   EXPECT_EQ(build(nullptr)->FindPath(dir)->ino, Tree::InodeOfPath(dir));
 }
 
+// manifest.json is the one file of a backup whose bytes change (a verify, or a prune of
+// the parent backup, changes what it says). A mount gives it another inode number when
+// they do, since the kernel keeps a file's size and pages for its number; while they
+// stay the same, so does the number. Its name gets the short entry timeout.
+TEST_F(TreeTest, AManifestWhoseTextChangesGetsAnotherInodeNumber) {
+  const auto web = MakeVm("web");
+  auto b = CommitDisks(repo_.get(), web, TestTime(7200), {Disk("vda", kCs)});
+  ASSERT_TRUE(b.ok());
+  const std::string dir = "/web/2026-11/" + b->name();
+  InodeHistory history;
+  auto build = [&] {
+    auto t = Tree::Build(repo_->catalog(), pages_.get(), 123, "", &history);
+    EXPECT_TRUE(t.ok()) << t.status().ToString();
+    return *t;
+  };
+  auto before = build();
+  const Node* manifest = before->FindPath(dir + "/manifest.json");
+  ASSERT_NE(manifest, nullptr);
+  EXPECT_TRUE(manifest->removable);
+  EXPECT_EQ(manifest->ino, Tree::InodeOfPath(dir + "/manifest.json"));
+  EXPECT_EQ(build()->FindPath(dir + "/manifest.json")->ino, manifest->ino);
+
+  store::VerifyRecord v;
+  v.time_us = TestTime(9000);
+  v.chunks = 1;
+  ASSERT_TRUE(repo_->catalog().RecordVerification(b->id, v).ok());
+  auto after = build();
+  const Node* changed = after->FindPath(dir + "/manifest.json");
+  ASSERT_NE(changed, nullptr);
+  EXPECT_NE(changed->ino, manifest->ino);
+  EXPECT_NE(changed->size(), manifest->size());
+  EXPECT_EQ(build()->FindPath(dir + "/manifest.json")->ino, changed->ino);
+  // The disk's files and the backup directory keep their numbers; they never change.
+  EXPECT_EQ(after->FindPath(dir)->ino, before->FindPath(dir)->ino);
+  EXPECT_EQ(after->FindPath(dir + "/vda.raw")->ino, before->FindPath(dir + "/vda.raw")->ino);
+  EXPECT_FALSE(after->FindPath(dir + "/vda.raw")->removable);
+}
+
 TEST_F(TreeTest, UnsafeNamesAreSanitizedAndUnique) {
   auto vm = MakeVm("ok-vm");
   auto b = CommitDisks(repo_.get(), vm, TestTime(7),

@@ -26,6 +26,27 @@ TEST(ReadResultTest, ZerosShareOnePage) {
   EXPECT_EQ(s, std::string(s.size(), '\0'));
 }
 
+// Only the zeros of holes at the end go; data, even data that is all zero bytes, stays.
+TEST(ReadResultTest, DropTrailingZerosKeepsDataAndTheZerosBetween) {
+  const std::string data(100, 'x');
+  const std::string zero_data(50, '\0');  // a chunk's bytes, not a hole
+  ReadResult r;
+  r.AddZeros(1000);
+  r.Add(reinterpret_cast<const uint8_t*>(data.data()), data.size(), nullptr);
+  r.AddZeros(2000);
+  r.Add(reinterpret_cast<const uint8_t*>(zero_data.data()), zero_data.size(), nullptr);
+  r.AddZeros(40 << 10);  // several pieces of the shared page
+  r.DropTrailingZeros();
+  EXPECT_EQ(r.size(), 1000u + 100 + 2000 + 50);
+  EXPECT_EQ(r.ToString(), std::string(1000, '\0') + data + std::string(2000, '\0') + zero_data);
+
+  ReadResult holes;
+  holes.AddZeros(1 << 20);
+  holes.DropTrailingZeros();
+  EXPECT_EQ(holes.size(), 0u);
+  EXPECT_TRUE(holes.pieces().empty());
+}
+
 TEST(ReadAheadTrackerTest, SequentialReadsAskForTheWindowAhead) {
   ReadAheadTracker t(1 << 20);
   const uint64_t size = 100 << 20;
