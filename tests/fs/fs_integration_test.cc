@@ -163,13 +163,14 @@ TEST_F(MountTest, HolesReadAsZerosThroughEveryKindOfRead) {
   const CommandResult attach =
       RunCommand("losetup -f --show -r --direct-io=on " + ShellQuote(path));
   ASSERT_EQ(attach.exit_code, 0) << attach.output;
-  const std::string loop = attach.output.substr(0, attach.output.find('\n'));
-  ASSERT_EQ(loop.rfind("/dev/loop", 0), 0u) << attach.output;
-  const std::string got = read_direct(loop);
-  const CommandResult dio = RunCommand("losetup -n -O DIO " + loop);
-  EXPECT_EQ(RunCommand("losetup -d " + loop).exit_code, 0);
+  struct Detach {  // before the mount goes, whatever fails
+    std::string loop;
+    ~Detach() { EXPECT_EQ(RunCommand("losetup -d " + loop).exit_code, 0) << loop; }
+  } detach{attach.output.substr(0, attach.output.find('\n'))};
+  ASSERT_EQ(detach.loop.rfind("/dev/loop", 0), 0u) << attach.output;
+  const CommandResult dio = RunCommand("losetup -n -O DIO " + detach.loop);
   EXPECT_NE(dio.output.find('1'), std::string::npos) << "no direct I/O: " << dio.output;
-  EXPECT_TRUE(got == want);
+  EXPECT_TRUE(read_direct(detach.loop) == want);
 }
 
 TEST_F(MountTest, WritesFailWithErofs) {
