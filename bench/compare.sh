@@ -12,16 +12,19 @@
 #   mount       the latest version through each tool's FUSE mount (`vmvault mount`, `borg
 #               mount`, `restic mount`), each time a fresh mount: time to the first 4 KiB
 #               (page cache dropped before the mount starts); `dd bs=1M` of the whole file
-#               with the page cache dropped (cold), with the repository read into it
-#               first (warm repository: CPU-bound), and cold with `iflag=direct` (O_DIRECT:
-#               the mount's replies go straight to dd, no page cache); fio random 4 KiB reads (psync, queue
+#               with the page cache dropped (cold), cold with the page cache full of other
+#               files (full: the repository evicted, free memory short, as on a server that
+#               has run a while), with the repository read into it first (warm repository:
+#               CPU-bound), and cold with `iflag=direct` (O_DIRECT: the mount's replies go
+#               straight to dd, no page cache); fio random 4 KiB reads (psync, queue
 #               depth 1, RUNTIME s) over the disk's first 1300 MiB after 1 MiB (~97 % data)
 #               with the page cache dropped; the mount's RSS after the reads. vmvault's raw,
 #               qcow2 and VHDX views; borg's and restic's copy of the raw file.
 #   restore     to a file, page cache dropped first, `sync` included: `vmvault restore`,
 #               `borg extract --sparse`, `restic restore` (0.14 has no --sparse). The
 #               first repetition checks each restored file's xxh128 against the source.
-#   limits      `cat` of the latest raw file (cold and warm), `zstd -T1 -3`, `xxh128sum`,
+#   limits      `cat` of the latest raw file (cold; cold after 20 s idle; cold with the page
+#               cache full; warm), `zstd -T1 -3`, `xxh128sum`,
 #               `cat` of each repository's files cold (the disk's share of a cold mount).
 #   sparse      vmvault ingest of sparse-64g.raw (64 GiB, ~5 GiB of data); borg and restic
 #               once too with SPARSE_PEERS=1 (they read all 64 GiB: minutes).
@@ -235,11 +238,18 @@ mount_or_fail() {
   return 1
 }
 
-seq_read() {  # seq_read TOOL VIEW STATE(cold|warm|direct)
-  local tool=$1 view=$2 state=$3 mnt="$WORKDIR/mnt-$1" path t flags=()
+seq_read() {  # seq_read TOOL VIEW STATE(cold|full|warm|direct)
+  local tool=$1 view=$2 state=$3 mnt="$WORKDIR/mnt-$1" path t flags=() c
   path=$(file_in_mount "$tool" "$view")
   mount_or_fail "$tool" "$mnt" "$path" "$view" || return 0
-  drop_caches
+  if [[ $state == full ]]; then  # cold, the page cache full of other files
+    sync
+    c=$(cache_of "$tool")
+    evict "$(repo_of "$tool")" ${c:+"$c"}
+    fill_page_cache
+  else
+    drop_caches
+  fi
   [[ $state == warm ]] && warm_repo "$tool"
   [[ $state == direct ]] && flags=(iflag=direct)  # cold, and around the page cache
   if tsec t dd if="$mnt/$path" of=/dev/null bs=1M "${flags[@]}" status=none 2>>"$WORKDIR/$tool.log"; then
@@ -317,6 +327,12 @@ for rep in $(seq 1 "$REPS"); do
   drop_caches
   tsec t cat "$CACHE/debian-$LATEST.raw" >/dev/null;  rec limit cat "$LATEST" cold "$t"
   tsec t cat "$CACHE/debian-$LATEST.raw" >/dev/null;  rec limit cat "$LATEST" warm "$t"
+  # What the host adds to any reader's page-cache fill: the same cold read after the
+  # freed memory had 20 s to go back to the host, and with the page cache full.
+  drop_caches; sleep 20
+  tsec t cat "$CACHE/debian-$LATEST.raw" >/dev/null;  rec limit cat "$LATEST" idle "$t"
+  evict "$CACHE/debian-$LATEST.raw"; fill_page_cache
+  tsec t cat "$CACHE/debian-$LATEST.raw" >/dev/null;  rec limit cat "$LATEST" full "$t"
   tsec t zstd -q -T1 -3 -c "$CACHE/debian-$LATEST.raw" >/dev/null 2>&1; rec limit zstd "$LATEST" warm "$t"
   tsec t xxh128sum "$CACHE/debian-$LATEST.raw" >/dev/null 2>&1;  rec limit xxh128sum "$LATEST" warm "$t"
 
@@ -339,7 +355,7 @@ for rep in $(seq 1 "$REPS"); do
     rec limit "cat-repo-$tool" "$LATEST" bytes "$(du -scb "$(repo_of "$tool")" ${c:+"$c"} | tail -1 | cut -f1)"
   done
   for tool in "${order[@]}"; do first_byte "$tool" debian.raw; done
-  for state in cold warm direct; do
+  for state in cold full warm direct; do
     for tool in "${order[@]}"; do
       if [[ $tool == vmvault ]]; then
         for view in debian.raw debian.qcow2 debian.vhdx; do seq_read vmvault "$view" "$state"; done
@@ -397,6 +413,9 @@ OUT="$RESULTS/compare-$DATE.md"; [[ $QUICK == 1 ]] && OUT="$RESULTS/compare-quic
 Each repetition, the tools in turn (order rotated each repetition). "drop" is
 \`sync; echo 3 > /proc/sys/vm/drop_caches\`; SRC is a hard link to the version being
 backed up (the same path every time, as a VM's disk would be); R a fresh repository.
+"evict" is \`posix_fadvise(POSIX_FADV_DONTNEED)\` on every file under its arguments; "fill"
+reads sparse-64g.raw on from where it last stopped until MemFree is under 512 MiB (a
+server's page cache, full of other files: bench/lib.sh).
 \`\`\`
 # ingest (sync, and SRC's data read once first: warm source), per version, through /usr/bin/time -f '%M %U %S'
 $VMVAULT init --quiet --repo R ${init_args[*]}
@@ -411,6 +430,7 @@ borg mount -f R::<latest archive> MNT   # MNT${SRC}/debian.raw
 restic mount --repo R MNT               # MNT/snapshots/latest${SRC}/debian.raw
 drop; <mount>; open + pread 4 KiB at 1 MiB (python, perf_counter)   # first byte
 <mount>; drop; dd if=FILE of=/dev/null bs=1M                         # cold
+<mount>; sync; evict R CACHE; fill; dd if=FILE of=/dev/null bs=1M    # cold, page cache full
 <mount>; drop; cat R/** CACHE/** >/dev/null; dd if=FILE of=/dev/null bs=1M   # warm repository
 <mount>; drop; dd if=FILE of=/dev/null bs=1M iflag=direct           # cold, O_DIRECT
 <mount>; drop; fio --name=rr --filename=FILE ${FIO_ARGS[*]} --runtime=$RUNTIME --time_based
@@ -421,6 +441,8 @@ cd OUT && borg extract --sparse R::<latest archive>
 restic restore --quiet --repo R latest --target OUT
 # limits
 drop; cat debian-$LATEST.raw >/dev/null; cat debian-$LATEST.raw >/dev/null
+drop; sleep 20; cat debian-$LATEST.raw >/dev/null                     # idle
+evict debian-$LATEST.raw; fill; cat debian-$LATEST.raw >/dev/null     # page cache full
 zstd -q -T1 -3 -c debian-$LATEST.raw >/dev/null; xxh128sum debian-$LATEST.raw >/dev/null
 drop; cat R/** CACHE/** >/dev/null      # each tool's repository after v3, cold
 # sparse and growth (fresh repositories)

@@ -104,28 +104,33 @@ print()
 # --- mount -------------------------------------------------------------------------------
 print(f"## Reading debian-{latest} through each tool's mount (a fresh mount each time)")
 print()
-print("| tool | file | MB | seq MB/s, cold | seq MB/s, warm repository | seq MB/s, cold, O_DIRECT "
+print("| tool | file | MB | seq MB/s, cold | seq MB/s, cold, page cache full "
+      "| seq MB/s, warm repository | seq MB/s, cold, O_DIRECT "
       "| first 4 KiB ms, mount up -> read | first 4 KiB ms, mount start -> read "
       "| random 4 KiB IOPS | p50 ms | p99 ms "
       "| mount RSS MiB (after seq cold / warm / random) |")
-print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 VIEWS = [("vmvault", "debian.raw"), ("vmvault", "debian.qcow2"), ("vmvault", "debian.vhdx"),
          ("borg", "debian.raw"), ("restic", "debian.raw")]
+STATES = ("cold", "full", "warm", "direct")
+STATE_LABEL = {"cold": "cold", "full": "cold, page cache full", "warm": "warm repository",
+               "direct": "cold, O_DIRECT"}
 seq_mbps = {}
 for tool, view in VIEWS:
     k = ("mount", tool, view)
     size = med(k + ("bytes",))
     if size is None and not runs(k + ("ttfb_ms",)):
         continue
-    for state in ("cold", "warm", "direct"):
+    for state in STATES:
         t = med(k + (f"seq_{state}",))
         seq_mbps[(tool, view, state)] = size / MB / t if size and t else None
     speed = {s: cell(k + (f"seq_{s}",), lambda t: size / MB / t) if size else "-"
-             for s in ("cold", "warm", "direct")}
+             for s in STATES}
     rss = " / ".join(fmt(med(k + (m,)) / 1024 if med(k + (m,)) else None, 0)
                      for m in ("rss_seq_cold", "rss_seq_warm", "rss_random"))
     print(f"| {tool}{failed('mount', tool, view)} | {view} | {fmt(size / MB if size else None, 0)} "
-          f"| {speed['cold']} | {speed['warm']} | {speed['direct']} | {cell(k + ('ttfb_ms',))} "
+          f"| {speed['cold']} | {speed['full']} | {speed['warm']} | {speed['direct']} "
+          f"| {cell(k + ('ttfb_ms',))} "
           f"| {cell(k + ('ttfb_total_ms',))} | {cell(k + ('iops',), digits=0)} "
           f"| {cell(k + ('p50_ms',), digits=3)} | {cell(k + ('p99_ms',), digits=3)} | {rss} |")
 print()
@@ -156,6 +161,8 @@ print()
 print("| what | s | MB/s |")
 print("|---|---|---|")
 for tool, metric, label in [("cat", "cold", f"`cat` debian-{latest}.raw, cold (of 4 GiB)"),
+                            ("cat", "idle", f"`cat` debian-{latest}.raw, cold, after 20 s idle"),
+                            ("cat", "full", f"`cat` debian-{latest}.raw, cold, page cache full"),
                             ("cat", "warm", f"`cat` debian-{latest}.raw, warm"),
                             ("zstd", "warm", f"`zstd -T1 -3` debian-{latest}.raw, warm"),
                             ("xxh128sum", "warm", f"`xxh128sum` debian-{latest}.raw, warm")]:
@@ -206,8 +213,8 @@ for peer in ("borg", "restic"):
     r = a / b if a and b else None
     target(f"repository after {last}: vmvault bytes / {peer}'s", r and f"{r:.2f}x", "<= 1x",
            r is not None and r <= 1)
-for state in ("cold", "warm", "direct"):
-    label = {"cold": "cold", "warm": "warm repository", "direct": "cold, O_DIRECT"}[state]
+for state in STATES:
+    label = STATE_LABEL[state]
     raw, borg = seq_mbps.get(("vmvault", "debian.raw", state)), seq_mbps.get(("borg", "debian.raw", state))
     r = raw / borg if raw and borg else None
     target(f"raw view sequential, {label}: vmvault / borg mount", r and f"{r:.1f}x", ">= 4x",

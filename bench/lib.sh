@@ -66,6 +66,45 @@ EOF
 
 drop_caches() { sync; echo 3 >/proc/sys/vm/drop_caches; }
 
+# A server's steady state instead of a dropped cache: the page cache holds other files and
+# free memory is short, so a read takes its pages from the reclaim of those files. On a
+# VM that hands freed memory back to its host (free page reporting), a read after
+# drop_caches instead takes pages the host must fault in again, at a cost that changes from
+# minute to minute and hits every reader alike (bench/README.md, "The page cache on this
+# VM"). Both work on any machine.
+#
+# evict PATH...: the files under each PATH leave the page cache (POSIX_FADV_DONTNEED).
+evict() {
+  python3 - "$@" <<'PY'
+import os, sys
+for root in sys.argv[1:]:
+    files = [root] if os.path.isfile(root) else \
+        [os.path.join(d, f) for d, _, fs in os.walk(root) for f in fs]
+    for f in files:
+        try:
+            fd = os.open(f, os.O_RDONLY | os.O_NONBLOCK)
+        except OSError:  # a socket, or gone: nothing cached (O_NONBLOCK: a FIFO)
+            continue
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+        os.close(fd)
+PY
+}
+# fill_page_cache: reads BALLAST (default: the 64 GiB sparse disk, mostly holes) on from
+# where the last call stopped until MemFree is under FILL_FLOOR_MIB (512).
+BALLAST_OFF=0
+fill_page_cache() {
+  local ballast=${BALLAST:-$CACHE/sparse-64g.raw} floor=${FILL_FLOOR_MIB:-512} free need size i
+  size=$(($(stat -c %s "$ballast") >> 20))
+  for ((i = 0; i < 8; i++)); do
+    free=$(awk '/^MemFree:/ {print int($2 / 1024)}' /proc/meminfo)
+    need=$((free - floor))
+    ((need > 0)) || return 0
+    ((BALLAST_OFF + need <= size)) || BALLAST_OFF=0
+    dd if="$ballast" of=/dev/null bs=1M skip="$BALLAST_OFF" count="$need" status=none
+    BALLAST_OFF=$((BALLAST_OFF + need))
+  done
+}
+
 # tsec VAR cmd...: run cmd, store wall seconds (float) in VAR. Output goes nowhere.
 tsec() {
   local __var=$1; shift

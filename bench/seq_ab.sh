@@ -4,12 +4,14 @@
 # For measuring one change to the read path: debian-v1, v2 and v3 (bench/dataset.sh)
 # ingested version after version into one repository by build A, then REPS times
 # (default 5), for each view in VIEWS and for A and B in turn (B first in even
-# repetitions), a fresh mount of that build, dropped page cache, and `dd bs=1M` of the
-# latest version's view with DD_FLAGS (e.g. iflag=direct). Prints wall seconds, MB/s
-# and the mount's CPU seconds; medians.
+# repetitions), a fresh mount of that build, dropped page cache (FULL=1: the repository
+# evicted and the page cache filled with other files instead, see fill_page_cache in
+# lib.sh), and `dd bs=1M` of the latest version's view with DD_FLAGS (e.g. iflag=direct).
+# Prints wall seconds, MB/s and the mount's CPU seconds; medians.
 #
 #   bench/seq_ab.sh /path/to/vmvault-A /path/to/vmvault-B
 #   REPS=3 VIEWS="debian.raw debian.qcow2" DD_FLAGS=iflag=direct bench/seq_ab.sh A B
+#   FULL=1 bench/seq_ab.sh A B                       # the page cache full, not dropped
 #   ENV_B="VV_SOMETHING=1" bench/seq_ab.sh A A      # one build, B with an environment
 #   LABEL_A="git 1234abc" LABEL_B="git 5678def" ...  # described in the results file
 #
@@ -19,6 +21,7 @@ source "$(dirname "$0")/lib.sh"
 REPS=${REPS:-5}
 VIEWS=${VIEWS:-debian.raw debian.qcow2 debian.vhdx}
 DD_FLAGS=${DD_FLAGS:-}
+FULL=${FULL:-0}
 ENV_A=${ENV_A:-}
 ENV_B=${ENV_B:-}
 LABEL_A=${LABEL_A:-}  # what the builds are, for the results file
@@ -53,7 +56,7 @@ for rep in $(seq 1 "$REPS"); do
       # shellcheck disable=SC2086 # ENV is a list of VAR=value words
       mount_fuse "$WORKDIR/mnt" "debian/latest/$view" 10 env ${ENV[$b]} "${BIN[$b]}" mount \
         --repo "$REPO" "$WORKDIR/mnt" -f || die "cannot mount with build $b"
-      drop_caches
+      if [[ $FULL == 1 ]]; then sync; evict "$REPO"; fill_page_cache; else drop_caches; fi
       t=
       # shellcheck disable=SC2086
       tsec t dd if="$WORKDIR/mnt/debian/latest/$view" of=/dev/null bs=1M $DD_FLAGS status=none
@@ -77,7 +80,9 @@ out="$RESULTS/seq-ab-$(date +%F)${NAME:+-$NAME}.md"
   echo "- A: \`$1\` ${LABEL_A} ${ENV_A:+(env $ENV_A)}"
   echo "- B: \`$2\` ${LABEL_B} ${ENV_B:+(env $ENV_B)}"
   echo
-  echo "Medians of $REPS runs, every run in brackets. dd flags: \`bs=1M ${DD_FLAGS}\`; page cache dropped after each mount came up."
+  state="page cache dropped after each mount came up"
+  ((FULL)) && state="after each mount came up, the repository evicted and the page cache filled with other files (FULL=1)"
+  echo "Medians of $REPS runs, every run in brackets. dd flags: \`bs=1M ${DD_FLAGS}\`; $state."
   echo
   echo "| view | build | s | MB/s | mount CPU s |"
   echo "|---|---|---|---|---|"
@@ -91,8 +96,10 @@ out="$RESULTS/seq-ab-$(date +%F)${NAME:+-$NAME}.md"
     done
   done
   echo
-  echo "Commands (each run): \`vmvault mount --repo R MNT -f\`; \`sync; echo 3 > /proc/sys/vm/drop_caches\`;"
-  echo "\`dd if=MNT/debian/latest/VIEW of=/dev/null bs=1M $DD_FLAGS\`. Script: \`REPS=$REPS VIEWS=\"$VIEWS\" DD_FLAGS=$DD_FLAGS bench/seq_ab.sh A B\`."
+  prep="\`sync; echo 3 > /proc/sys/vm/drop_caches\`"
+  ((FULL)) && prep="\`sync\`; evict R; fill_page_cache (bench/lib.sh)"
+  echo "Commands (each run): \`vmvault mount --repo R MNT -f\`; $prep;"
+  echo "\`dd if=MNT/debian/latest/VIEW of=/dev/null bs=1M $DD_FLAGS\`. Script: \`REPS=$REPS VIEWS=\"$VIEWS\" DD_FLAGS=$DD_FLAGS FULL=$FULL bench/seq_ab.sh A B\`."
 } >"$out"
 cat "$out"
 log "wrote $out"
