@@ -94,6 +94,8 @@ PY
 BALLAST_OFF=0
 fill_page_cache() {
   local ballast=${BALLAST:-$CACHE/sparse-64g.raw} floor=${FILL_FLOOR_MIB:-512} free need size i
+  [[ -f $ballast ]] || die "no ballast file $ballast to fill the page cache with: run bench/dataset.sh, or set BALLAST"
+  [[ $floor =~ ^[0-9]+$ ]] || die "FILL_FLOOR_MIB must be a number of MiB, not '$floor'"
   size=$(($(stat -c %s "$ballast") >> 20))
   for ((i = 0; i < 8; i++)); do
     free=$(awk '/^MemFree:/ {print int($2 / 1024)}' /proc/meminfo)

@@ -32,6 +32,9 @@ VMVAULT_REV="A and B below"
 [[ $(id -u) -eq 0 ]] || die "run as root (drops the page cache)"
 need python3:python3
 for v in v1 v2 v3; do [[ -f $CACHE/debian-$v.raw ]] || die "no dataset: run bench/dataset.sh"; done
+[[ $FULL == 0 || $FULL == 1 ]] || die "FULL must be 0 or 1, not '$FULL'"
+[[ $FULL == 0 || -f ${BALLAST:-$CACHE/sparse-64g.raw} ]] ||
+  die "FULL=1 fills the page cache from ${BALLAST:-$CACHE/sparse-64g.raw}, which is missing: run bench/dataset.sh"
 mkdir -p "$SCRATCH" "$RESULTS"
 WORKDIR=$(mktemp -d "$SCRATCH/seq-ab.XXXXXX")
 trap 'unmount_all; rm -rf "$WORKDIR"' EXIT
@@ -81,7 +84,7 @@ out="$RESULTS/seq-ab-$(date +%F)${NAME:+-$NAME}.md"
   echo "- B: \`$2\` ${LABEL_B} ${ENV_B:+(env $ENV_B)}"
   echo
   state="page cache dropped after each mount came up"
-  ((FULL)) && state="after each mount came up, the repository evicted and the page cache filled with other files (FULL=1)"
+  [[ $FULL == 1 ]] && state="after each mount came up, the repository evicted and the page cache filled with other files (FULL=1)"
   echo "Medians of $REPS runs, every run in brackets. dd flags: \`bs=1M ${DD_FLAGS}\`; $state."
   echo
   echo "| view | build | s | MB/s | mount CPU s |"
@@ -97,7 +100,7 @@ out="$RESULTS/seq-ab-$(date +%F)${NAME:+-$NAME}.md"
   done
   echo
   prep="\`sync; echo 3 > /proc/sys/vm/drop_caches\`"
-  ((FULL)) && prep="\`sync\`; evict R; fill_page_cache (bench/lib.sh)"
+  [[ $FULL == 1 ]] && prep="\`sync\`; evict R; fill_page_cache (bench/lib.sh)"
   echo "Commands (each run): \`vmvault mount --repo R MNT -f\`; $prep;"
   echo "\`dd if=MNT/debian/latest/VIEW of=/dev/null bs=1M $DD_FLAGS\`. Script: \`REPS=$REPS VIEWS=\"$VIEWS\" DD_FLAGS=$DD_FLAGS FULL=$FULL bench/seq_ab.sh A B\`."
 } >"$out"
