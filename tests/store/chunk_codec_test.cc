@@ -66,5 +66,27 @@ TEST(ChunkIdTest, KeyedBySecret) {
   EXPECT_EQ(a.Hash(Bytes(plain)).hex().size(), 32u);
 }
 
+// Chunk ids are part of the repository format: a later ingest must find the chunks an
+// earlier one stored, and verify recomputes them. These were computed by the portable
+// (SSE2) XXH3 the hasher used before it took the library's run-time dispatch; whatever
+// vectors the CPU has, the ids must stay the same. The sizes cross XXH3's short-input
+// paths (16, 128, 240 bytes) into its long, vectorized one.
+TEST(ChunkIdTest, KnownAnswers) {
+  const ChunkHasher hasher("known-answer-secret-0123456789abcdef");
+  const std::pair<size_t, std::string_view> known[] = {
+      {0, "f4cbf2718c7ffcc5b42ce72d70be09bb"},     {1, "410909aa49da92cbe99007379754cc1a"},
+      {16, "17508c275d8d7afcef3c2bd12594bdf1"},    {17, "a20571e15e5b99bcde8068d4872e5016"},
+      {128, "dbffe5e670350add169db218e811171f"},   {129, "a34866af0d5e5fde0b5e402fc66d3d40"},
+      {240, "f1b1e5f9e0f8eb2057b5d297ee92dd43"},   {241, "5f277b7fefd2dac8efc659593d01e330"},
+      {1024, "a07d8d7b39b5632436d0b39a21ed62ea"},  {4096, "6aae2db084069a0d77e77ed1396ca3b5"},
+      {65536, "c0d3833542e328d5785f29067698c607"}, {1048576, "1ddfbae98232824055a845dc997320c9"},
+  };
+  for (const auto& [size, hex] : known) {
+    std::string plain(size, '\0');
+    for (size_t i = 0; i < size; i++) plain[i] = static_cast<char>((i * 131 + i / 7) & 0xff);
+    EXPECT_EQ(hasher.Hash(Bytes(plain)).hex(), hex) << size << " bytes";
+  }
+}
+
 }  // namespace
 }  // namespace vmvault::store
