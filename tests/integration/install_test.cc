@@ -40,6 +40,7 @@ TEST_F(InstallTest, EveryFileIsInstalled) {
   const char* files[] = {
       "bin/vmvault",
       "sbin/mount.vmvault",
+      "sbin/mount.fuse.vmvault",
       "share/man/man1/vmvault.1",
       "share/man/man5/vmvault.toml.5",
       "share/man/man8/mount.vmvault.8",
@@ -67,6 +68,12 @@ TEST_F(InstallTest, InstalledProgramsRun) {
   EXPECT_THAT(r.out, HasSubstr("vmvault 0."));
   // The helper finds the installed vmvault (../bin from its sbin), not the build's.
   r = RunCmd({In("sbin/mount.vmvault"), "/srv/vmvault", "/mnt/backups", "-f", "-o", "ro"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.err, HasSubstr("would run " + In("bin/vmvault") + " mount --repo /srv/vmvault"));
+  // mount.fuse.vmvault is the same helper, as mount(8) runs it for the type fuse.vmvault.
+  EXPECT_EQ(std::filesystem::read_symlink(In("sbin/mount.fuse.vmvault")), "mount.vmvault");
+  r = RunCmd({In("sbin/mount.fuse.vmvault"), "/srv/vmvault", "/mnt/backups", "-f", "-o", "ro", "-t",
+              "fuse.vmvault"});
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_THAT(r.err, HasSubstr("would run " + In("bin/vmvault") + " mount --repo /srv/vmvault"));
   // The installed completion is what the installed binary prints.

@@ -1,6 +1,6 @@
 // mount.vmvault as mount(8) runs it: called directly with mount(8)'s arguments, and
-// through mount(8) itself (`mount -t vmvault`, and an fstab line with `mount -T`) with
-// the helper linked into /sbin for the test and removed afterwards.
+// through mount(8) itself (`mount -t vmvault` and `-t fuse.vmvault`, and fstab lines
+// with `mount -T`) with the helper linked into /sbin for the test and removed afterwards.
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -37,21 +37,25 @@ struct Unmounter {
   }
 };
 
-// /sbin/mount.vmvault -> this build's helper, removed when destroyed (also when a test
-// fails). Refuses to replace a helper that is already installed.
+// /sbin/NAME -> this build's NAME, removed when destroyed (also when a test fails).
+// Refuses to replace a helper that is already installed.
 class SbinLink {
  public:
-  SbinLink() {
-    if (std::filesystem::exists(kPath) || std::filesystem::is_symlink(kPath)) return;
-    linked_ = ::symlink(HelperPath().c_str(), kPath) == 0;
+  explicit SbinLink(const std::string& name) : path_("/sbin/" + name) {
+    if (std::filesystem::exists(path_) || std::filesystem::is_symlink(path_)) return;
+    linked_ =
+        ::symlink((std::string(VV_BINARY_DIR) + "/tools/" + name).c_str(), path_.c_str()) == 0;
   }
   ~SbinLink() {
-    if (linked_) ::unlink(kPath);
+    if (linked_) ::unlink(path_.c_str());
   }
+  SbinLink(const SbinLink&) = delete;
+  SbinLink& operator=(const SbinLink&) = delete;
   bool ok() const { return linked_; }
-  static constexpr const char* kPath = "/sbin/mount.vmvault";
+  const std::string& path() const { return path_; }
 
  private:
+  std::string path_;
   bool linked_ = false;
 };
 
@@ -124,8 +128,8 @@ TEST_F(MountHelperTest, FailuresAreClearAndMountNothing) {
 }
 
 TEST_F(MountHelperTest, ThroughMountAndFstab) {
-  SbinLink link;
-  if (!link.ok()) GTEST_SKIP() << SbinLink::kPath << " exists already or cannot be created";
+  SbinLink link("mount.vmvault");
+  if (!link.ok()) GTEST_SKIP() << link.path() << " exists already or cannot be created";
   {
     Unmounter unmount{mnt_};
     RunResult r = RunCmd({"mount", "-t", "vmvault", "-o", "ro,allow_other", repo_, mnt_});
@@ -142,6 +146,30 @@ TEST_F(MountHelperTest, ThroughMountAndFstab) {
   RunResult r = RunCmd({"mount", "-T", fstab, mnt_});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   ExpectServed();
+  EXPECT_EQ(RunCmd({"umount", mnt_}).exit_code, 0);
+}
+
+// The type fuse.vmvault, as fstab lines of FUSE filesystems usually have it: mount(8)
+// runs mount.fuse.vmvault (the build's link to the helper) with `-t fuse.vmvault`.
+TEST_F(MountHelperTest, TypeFuseVmvault) {
+  SbinLink link("mount.fuse.vmvault");
+  if (!link.ok()) GTEST_SKIP() << link.path() << " exists already or cannot be created";
+  {
+    Unmounter unmount{mnt_};
+    RunResult r = RunCmd({"mount", "-t", "fuse.vmvault", "-o", "ro", repo_, mnt_});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_EQ(r.err, "");
+    ExpectServed();
+    EXPECT_EQ(RunCmd({"umount", mnt_}).exit_code, 0);
+    EXPECT_FALSE(IsMountPoint(mnt_));
+  }
+  const std::string fstab = tmp_ / "fstab";
+  std::ofstream(fstab) << repo_ << " " << mnt_ << " fuse.vmvault ro,allow_other,nofail 0 0\n";
+  Unmounter unmount{mnt_};
+  RunResult r = RunCmd({"mount", "-T", fstab, mnt_});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  ExpectServed();
+  EXPECT_THAT(MountOptionsOf(mnt_), HasSubstr("allow_other"));
   EXPECT_EQ(RunCmd({"umount", mnt_}).exit_code, 0);
 }
 
