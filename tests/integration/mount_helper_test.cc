@@ -82,6 +82,31 @@ class MountHelperTest : public ::testing::Test {
     EXPECT_THAT(opts, HasSubstr("fuse.vmvault ro,"));
   }
 
+  // `mount ARGS` (mount(8) itself), the backup served with `shown_option` among the
+  // mount's options, then `umount`. Returns what mount wrote on stderr.
+  std::string MountThenUnmount(const std::vector<std::string>& args,
+                               const std::string& shown_option = "") {
+    Unmounter unmount{mnt_};
+    std::vector<std::string> cmd = {"mount"};
+    cmd.insert(cmd.end(), args.begin(), args.end());
+    const RunResult r = RunCmd(cmd);
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    if (r.exit_code != 0) return r.err;
+    ExpectServed();
+    EXPECT_THAT(MountOptionsOf(mnt_), HasSubstr(shown_option));
+    EXPECT_EQ(RunCmd({"umount", mnt_}).exit_code, 0);
+    EXPECT_FALSE(IsMountPoint(mnt_));
+    return r.err;
+  }
+
+  // A file of its own (for mount -T) with one fstab line: repository, mountpoint, then
+  // `type_and_options`.
+  std::string Fstab(const std::string& type_and_options) {
+    const std::string path = tmp_ / "fstab";
+    std::ofstream(path) << repo_ << " " << mnt_ << " " << type_and_options << " 0 0\n";
+    return path;
+  }
+
   TempDir tmp_;
   std::string repo_, mnt_, disk_;
 };
@@ -130,23 +155,9 @@ TEST_F(MountHelperTest, FailuresAreClearAndMountNothing) {
 TEST_F(MountHelperTest, ThroughMountAndFstab) {
   SbinLink link("mount.vmvault");
   if (!link.ok()) GTEST_SKIP() << link.path() << " exists already or cannot be created";
-  {
-    Unmounter unmount{mnt_};
-    RunResult r = RunCmd({"mount", "-t", "vmvault", "-o", "ro,allow_other", repo_, mnt_});
-    ASSERT_EQ(r.exit_code, 0) << r.err;
-    ExpectServed();
-    r = RunCmd({"umount", mnt_});
-    EXPECT_EQ(r.exit_code, 0) << r.err;
-    EXPECT_FALSE(IsMountPoint(mnt_));
-  }
-  // The fstab line of mount.vmvault(8), from a file of its own (mount -T).
-  const std::string fstab = tmp_ / "fstab";
-  std::ofstream(fstab) << repo_ << " " << mnt_ << " vmvault defaults,allow_other,_netdev 0 0\n";
-  Unmounter unmount{mnt_};
-  RunResult r = RunCmd({"mount", "-T", fstab, mnt_});
-  ASSERT_EQ(r.exit_code, 0) << r.err;
-  ExpectServed();
-  EXPECT_EQ(RunCmd({"umount", mnt_}).exit_code, 0);
+  MountThenUnmount({"-t", "vmvault", "-o", "ro,allow_other", repo_, mnt_}, "allow_other");
+  // The fstab line of mount.vmvault(8).
+  MountThenUnmount({"-T", Fstab("vmvault defaults,allow_other,_netdev"), mnt_}, "allow_other");
 }
 
 // The type fuse.vmvault, as fstab lines of FUSE filesystems usually have it: mount(8)
@@ -154,23 +165,8 @@ TEST_F(MountHelperTest, ThroughMountAndFstab) {
 TEST_F(MountHelperTest, TypeFuseVmvault) {
   SbinLink link("mount.fuse.vmvault");
   if (!link.ok()) GTEST_SKIP() << link.path() << " exists already or cannot be created";
-  {
-    Unmounter unmount{mnt_};
-    RunResult r = RunCmd({"mount", "-t", "fuse.vmvault", "-o", "ro", repo_, mnt_});
-    ASSERT_EQ(r.exit_code, 0) << r.err;
-    EXPECT_EQ(r.err, "");
-    ExpectServed();
-    EXPECT_EQ(RunCmd({"umount", mnt_}).exit_code, 0);
-    EXPECT_FALSE(IsMountPoint(mnt_));
-  }
-  const std::string fstab = tmp_ / "fstab";
-  std::ofstream(fstab) << repo_ << " " << mnt_ << " fuse.vmvault ro,allow_other,nofail 0 0\n";
-  Unmounter unmount{mnt_};
-  RunResult r = RunCmd({"mount", "-T", fstab, mnt_});
-  ASSERT_EQ(r.exit_code, 0) << r.err;
-  ExpectServed();
-  EXPECT_THAT(MountOptionsOf(mnt_), HasSubstr("allow_other"));
-  EXPECT_EQ(RunCmd({"umount", mnt_}).exit_code, 0);
+  EXPECT_EQ(MountThenUnmount({"-t", "fuse.vmvault", "-o", "ro", repo_, mnt_}), "");
+  MountThenUnmount({"-T", Fstab("fuse.vmvault ro,allow_other,nofail"), mnt_}, "allow_other");
 }
 
 }  // namespace
