@@ -58,7 +58,7 @@ for cs in $CHUNK_SIZES; do
   for v in 1 2 3; do export "T_${cs}_${v}=${T[$cs,$v]}"; done
 done
 DATE=$(date -u +%F)
-OUT="$RESULTS/chunk-study-$DATE.md"
+OUT=$(result_path "chunk-study-$DATE")
 {
   echo "# Chunk-size study, $DATE"
   echo

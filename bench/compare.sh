@@ -37,8 +37,8 @@
 #   REPS=5 SPARSE_PEERS=1 CHUNK_SIZE=256K bench/compare.sh
 #
 # MB = 10^6 bytes, MiB = 2^20. Writes bench/results/compare-<date>.md (QUICK: compare-quick-
-# <date>.md). Runs as root (drops the page cache, FUSE). Cleans up mounts, repositories and
-# scratch on any exit.
+# <date>.md; -2, -3 ... for later runs of the day). Runs as root (drops the page cache,
+# FUSE). Cleans up mounts, repositories and scratch on any exit.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
@@ -392,7 +392,7 @@ ELAPSED=$(($(date +%s) - START))
 
 # --- the report ----------------------------------------------------------------------
 DATE=$(date -u +%F)
-OUT="$RESULTS/compare-$DATE.md"; [[ $QUICK == 1 ]] && OUT="$RESULTS/compare-quick-$DATE.md"
+OUT=$(result_path "compare-$DATE"); [[ $QUICK == 1 ]] && OUT=$(result_path "compare-quick-$DATE")
 {
   echo "# vmvault, borg and restic side by side, $DATE"
   echo

@@ -132,7 +132,7 @@ for rep in $(seq 1 "$REPS"); do
   virsh_ undefine "$DOM" --checkpoints-metadata >/dev/null
 done
 
-OUT="$RESULTS/domain-backup-$(date +%F).md"
+OUT=$(result_path "domain-backup-$(date +%F)")
 python3 - "$WORKDIR/results.txt" "$REPS" "$DIRTY_MIB" >"$WORKDIR/table.md" <<'EOF'
 import statistics, sys
 rows = [l.split() for l in open(sys.argv[1])]

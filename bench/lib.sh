@@ -11,6 +11,15 @@ RESULTS="$BENCH_DIR/results"
 log() { printf '[%s] %s\n' "$(basename "$0" .sh)" "$*" >&2; }
 die() { log "error: $*"; exit 1; }
 
+# The results file for NAME (e.g. compare-2026-11-22): $RESULTS/NAME.md, or NAME-2.md,
+# NAME-3.md ... when an earlier run of the same day has the name, so no run's
+# results are written over.
+result_path() {
+  local path="$RESULTS/$1.md" n=2
+  while [[ -e $path ]]; do path="$RESULTS/$1-$n.md"; n=$((n + 1)); done
+  echo "$path"
+}
+
 # apt-get install whatever of "command:package" pairs is missing.
 need() {
   local missing=() pair

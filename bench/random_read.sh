@@ -51,7 +51,7 @@ PY
   unmount_all
 done
 
-out="$RESULTS/random-read-$(date +%F).md"
+out=$(result_path "random-read-$(date +%F)")
 {
   echo "# Random 4 KiB reads through the mount, $(date +%F)"
   echo

@@ -74,7 +74,7 @@ for rep in $(seq 1 "$REPS"); do
   done
 done
 
-out="$RESULTS/seq-ab-$(date +%F)${NAME:+-$NAME}.md"
+out=$(result_path "seq-ab-$(date +%F)${NAME:+-$NAME}")
 {
   echo "# Sequential reads through the mount, two builds alternating, $(date +%F)"
   echo

@@ -93,7 +93,7 @@ done
 for k in "${!T[@]}"; do export "T_$k=${T[$k]}"; done
 for k in "${!FAIL[@]}"; do export "FAIL_$k=${FAIL[$k]}"; done
 DATE=$(date -u +%F)
-OUT="$RESULTS/throughput-$DATE.md"
+OUT=$(result_path "throughput-$DATE")
 {
   echo "# Throughput, $DATE"
   echo

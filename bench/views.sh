@@ -95,7 +95,7 @@ PY
   unmount_all
 done
 
-OUT="$RESULTS/views-$(date +%F).md"
+OUT=$(result_path "views-$(date +%F)")
 {
   echo "# Disk views, $(date +%F)"
   echo
