@@ -79,8 +79,8 @@ Status Filesystem::Refresh(bool force) {
   // would cost a large repository real time.
   Result<uint64_t> generation = repo_->catalog().Generation();
   if (generation.ok() && built_generation_ == *generation) return Status::OK();
-  Result<std::shared_ptr<const Tree>> built =
-      Tree::Build(repo_->catalog(), pages_.get(), now, repo_->config().id, &inode_history_);
+  Result<std::shared_ptr<const Tree>> built = Tree::Build(
+      repo_->catalog(), pages_.get(), now, repo_->config().id, &inode_history_, options_.tree);
   if (!built.ok()) {
     spdlog::error("cannot list the repository: {}", built.status().ToString());
     return built.status();

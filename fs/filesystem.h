@@ -57,6 +57,7 @@ struct FilesystemOptions {
   const Clock* clock = nullptr;      // SystemClock::Default() when null
   uint32_t uid = 0;                  // owner shown for every node
   uint32_t gid = 0;
+  TreeOptions tree;  // layout, and the views each disk shows
 };
 
 struct EntryInfo {

@@ -36,7 +36,8 @@ std::string BuildManifest(const ManifestInput& in) {
   for (size_t i = 0; i < b.disks.size(); ++i) {
     const store::DiskRecord& d = b.disks[i];
     json disk = store::DiskRecordToJson(d);
-    disk["file"] = i < in.disk_files.size() ? in.disk_files[i] : std::string();
+    const bool raw_shown = i < in.disk_files.size() && !in.disk_files[i].empty();
+    disk["file"] = raw_shown ? json(in.disk_files[i]) : json(nullptr);
     disk["files"] = i < in.disk_views.size() ? in.disk_views[i] : std::vector<std::string>();
     disks.push_back(std::move(disk));
   }

@@ -4,10 +4,11 @@
 //   {"format": "vmvault-manifest", "version": 1, "vm", "backup", "id", "time" (ISO
 //    8601 UTC), "time_us", "tier", "method", "parent" (backup name or null),
 //    "parent_id", "host", "duration_seconds", "config_kind", "config_file",
-//    "disks": [{"name", "file", "virtual_size", "chunk_size", "source_format",
-//               "source_path", "allocated_bytes", "bytes_read", "data_chunks",
-//               "new_chunks", "new_bytes", "stored_bytes", "partitions", "files"
-//               (every view of the disk: raw, qcow2, vhdx, vmdk, partitions)}],
+//    "disks": [{"name", "file" (the raw view's; null when the mount does not show
+//               it), "virtual_size", "chunk_size", "source_format", "source_path",
+//               "allocated_bytes", "bytes_read", "data_chunks", "new_chunks",
+//               "new_bytes", "stored_bytes", "partitions", "files" (every view of
+//               the disk the mount shows: raw, qcow2, vhdx, vmdk, partitions)}],
 //    "vm_origin", "vm_period", "verified" (null, or the last verify: "time", "ok",
 //    "sample_percent", "chunks", "problems")}
 //
@@ -26,7 +27,7 @@ struct ManifestInput {
   const store::VmRecord* vm = nullptr;
   const store::BackupRecord* backup = nullptr;
   std::optional<std::string> parent_name;  // when the parent backup still exists
-  std::vector<std::string> disk_files;     // the raw view's file name, per disk
+  std::vector<std::string> disk_files;     // the raw view's file name, per disk ("": not shown)
   std::vector<std::vector<std::string>> disk_views;  // every file of each disk
   std::string config_file;                 // "" when the backup has no configuration
   std::optional<store::VerifyRecord> verification;  // the last `vmvault verify`

@@ -247,6 +247,7 @@ Status RunMount(const MountOptions& given) {
   fo.refresh_interval_us = static_cast<int64_t>(options.refresh_interval_s * 1e6);
   fo.uid = options.uid.value_or(getuid());
   fo.gid = options.gid.value_or(getgid());
+  fo.tree = options.tree;
   Result<std::unique_ptr<Filesystem>> fs = Filesystem::Create(repo->get(), fo);
   if (!fs.ok()) {
     spdlog::error("cannot read repository {}: {}", options.repo_path, fs.status().ToString());

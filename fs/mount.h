@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "base/status.h"
+#include "fs/tree.h"
 
 namespace vmvault::fs {
 
@@ -36,6 +37,7 @@ struct MountOptions {
   size_t threads = 0;                // FUSE worker threads; 0 = max(4, hardware threads)
   size_t prefetch_threads = 0;       // 0 = DefaultPrefetchThreads()
   double refresh_interval_s = 1.0;   // how stale a listing of new backups may be
+  TreeOptions tree;                  // --layout, --views
   std::vector<std::string> fuse_options;  // extra -o options, passed to libfuse as is
 };
 

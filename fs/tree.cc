@@ -5,6 +5,7 @@
 #include <xxhash.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <map>
 #include <optional>
 #include <unordered_set>
@@ -60,15 +61,113 @@ const Node* Tree::FindPath(std::string_view path) const {
   return node;
 }
 
+Result<Layout> ParseLayout(std::string_view word) {
+  if (word == "vm") return Layout::kByVm;
+  if (word == "staging") return Layout::kStaging;
+  return Status::InvalidArgument(
+      fmt::format("unknown layout '{}' (vm: every backup by VM and period; staging: each "
+                  "VM's latest backup by tier and original path)",
+                  Printable(word)));
+}
+
+std::string_view LayoutName(Layout layout) { return layout == Layout::kStaging ? "staging" : "vm"; }
+
+Result<ViewSet> ViewSet::Parse(std::string_view list) {
+  ViewSet v{false, false, false, false, false};
+  size_t start = 0;
+  bool any = false;
+  while (start <= list.size()) {
+    size_t end = list.find_first_of(",:", start);
+    if (end == std::string_view::npos) end = list.size();
+    const std::string_view word = list.substr(start, end - start);
+    start = end + 1;
+    if (word.empty()) continue;
+    any = true;
+    if (word == "all") {
+      v = ViewSet{};
+    } else if (word == "raw") {
+      v.raw = true;
+    } else if (word == "qcow2") {
+      v.qcow2 = true;
+    } else if (word == "vhdx") {
+      v.vhdx = true;
+    } else if (word == "vmdk") {
+      v.vmdk = true;
+    } else if (word == "part") {
+      v.partitions = true;
+    } else {
+      return Status::InvalidArgument(fmt::format(
+          "unknown view '{}' (views are raw, qcow2, vhdx, vmdk, part, or all)", Printable(word)));
+    }
+  }
+  if (!any) {
+    return Status::InvalidArgument(
+        "no view given (views are raw, qcow2, vhdx, vmdk, part, or all)");
+  }
+  if (v.vmdk && !v.raw) {
+    return Status::InvalidArgument(
+        "the vmdk view needs the raw view too: the VMDK descriptor names the .raw file");
+  }
+  return v;
+}
+
+std::string ViewSet::ToString() const {
+  std::vector<std::string_view> words;
+  if (raw) words.push_back("raw");
+  if (qcow2) words.push_back("qcow2");
+  if (vhdx) words.push_back("vhdx");
+  if (vmdk) words.push_back("vmdk");
+  if (partitions) words.push_back("part");
+  std::string out;
+  for (std::string_view w : words) out += (out.empty() ? "" : ",") + std::string(w);
+  return out;
+}
+
+namespace {
+
+// The components of `path` normalized lexically, without the root; empty for a path
+// that is not absolute.
+std::vector<std::string> AbsoluteComponents(const std::string& path) {
+  if (path.empty() || path[0] != '/') return {};
+  std::vector<std::string> out;
+  for (const auto& c : std::filesystem::path(path).lexically_normal().relative_path()) {
+    const std::string s = c.string();
+    if (s.empty() || s == "." || s == "..") continue;  // ".." only above the root
+    out.push_back(s);
+  }
+  return out;
+}
+
+}  // namespace
+
+std::vector<std::string> StagingPath(const store::VmRecord& vm, const store::BackupRecord& latest) {
+  if (latest.config_kind == "vbox") {
+    std::vector<std::string> folder = AbsoluteComponents(vm.origin);
+    if (folder.size() >= 2) {
+      folder.pop_back();  // the .vbox file
+      return folder;
+    }
+  }
+  if (!latest.disks.empty()) {
+    std::vector<std::string> folder = AbsoluteComponents(latest.disks.front().source_path);
+    if (!folder.empty()) {
+      folder.back() = vm.name;  // the file itself, replaced by the VM
+      return folder;
+    }
+  }
+  return {vm.name};
+}
+
 // Builds a Tree. Not thread-safe; used only inside Tree::Build.
 class TreeBuilder {
  public:
   TreeBuilder(const store::Catalog* catalog, IndexPageCache* pages, int64_t built_us,
-              uint64_t repo_seed, InodeHistory* history)
+              uint64_t repo_seed, InodeHistory* history, const TreeOptions& options)
       : catalog_(catalog),
         pages_(pages),
         repo_seed_(repo_seed),
         history_(history),
+        options_(options),
         tree_(new Tree()) {
     tree_->built_us_ = built_us;
     Node root;
@@ -80,6 +179,8 @@ class TreeBuilder {
   }
 
   void AddVm(const store::VmRecord& vm, const std::vector<store::BackupRecord>& backups);
+  // Layout::kStaging: the VM's latest backup under /<tier>/<StagingPath>/.
+  void AddStagingVm(const store::VmRecord& vm, const std::vector<store::BackupRecord>& backups);
 
   std::shared_ptr<const Tree> Finish() {
     for (auto& [ino, node] : tree_->nodes_) {
@@ -99,15 +200,21 @@ class TreeBuilder {
     Node& n = Dir(ino);
     n.mtime_us = std::max(n.mtime_us, mtime_us);
   }
+  // `replaceable`: the files' names will name a newer backup's files (staging).
   void AddBackup(const store::VmRecord& vm, const store::BackupRecord& b, uint64_t backup_dir,
-                 const std::optional<std::string>& parent_name);
+                 const std::optional<std::string>& parent_name, bool replaceable = false);
+  // The directory `name` in `parent` that staging paths share, made when missing.
+  uint64_t SharedDir(uint64_t parent, std::string_view name, int64_t mtime_us);
 
   const store::Catalog* catalog_;
   IndexPageCache* pages_;
   const uint64_t repo_seed_;  // mixed into the identities of image views
   InodeHistory* const history_;  // may be null
+  const TreeOptions options_;
   std::unique_ptr<Tree> tree_;
   std::unordered_set<std::string> paths_;
+  std::unordered_map<std::string, uint64_t> staging_dirs_;  // by path
+  std::unordered_set<uint64_t> staging_leaves_;             // directories holding a VM's files
 };
 
 Node& TreeBuilder::Add(uint64_t parent, std::string_view raw_name, Node node) {
@@ -201,9 +308,62 @@ void TreeBuilder::AddVm(const store::VmRecord& vm,
   }
 }
 
+uint64_t TreeBuilder::SharedDir(uint64_t parent, std::string_view raw_name, int64_t mtime_us) {
+  const std::string name =
+      ValidateName(raw_name, "name").ok() ? std::string(raw_name) : SanitizeName(raw_name);
+  if (auto it = staging_dirs_.find(Dir(parent).path + "/" + name); it != staging_dirs_.end()) {
+    Touch(it->second, mtime_us);
+    Touch(parent, mtime_us);
+    return it->second;
+  }
+  Node d;
+  d.kind = NodeKind::kDirectory;
+  d.changes = true;
+  d.mtime_us = mtime_us;
+  const Node& made = Add(parent, name, std::move(d));  // a file's name taken: made unique
+  staging_dirs_.emplace(made.path, made.ino);
+  return made.ino;
+}
+
+void TreeBuilder::AddStagingVm(const store::VmRecord& vm,
+                               const std::vector<store::BackupRecord>& backups) {
+  if (backups.empty()) return;
+  const store::BackupRecord* latest = &backups.front();
+  for (const store::BackupRecord& b : backups) {
+    if (b.time_us >= latest->time_us) latest = &b;
+  }
+  const int64_t t = latest->time_us;
+  const std::vector<std::string> path = StagingPath(vm, *latest);
+  uint64_t dir = SharedDir(kRootInode, vm.tier, t);
+  for (size_t i = 0; i + 1 < path.size(); ++i) dir = SharedDir(dir, path[i], t);
+  // The VM's own directory may hold the paths of other VMs (SharedDir), never their
+  // files: a path that is another VM's already gets a unique name.
+  uint64_t leaf = SharedDir(dir, path.back(), t);
+  if (staging_leaves_.count(leaf) != 0) {
+    Node d;
+    d.kind = NodeKind::kDirectory;
+    d.changes = true;
+    d.mtime_us = t;
+    leaf = Add(dir, path.back(), std::move(d)).ino;
+  }
+  staging_leaves_.insert(leaf);
+  Dir(leaf).xattrs = {{"user.vmvault.backup", latest->name()},
+                      {"user.vmvault.origin", vm.origin},
+                      {"user.vmvault.period", std::string(PeriodName(vm.period))},
+                      {"user.vmvault.tier", vm.tier},
+                      {"user.vmvault.vm", vm.name}};
+  std::optional<std::string> parent_name;
+  if (latest->parent_id) {
+    for (const store::BackupRecord& b : backups) {
+      if (b.id == *latest->parent_id) parent_name = b.name();
+    }
+  }
+  AddBackup(vm, *latest, leaf, parent_name, /*replaceable=*/true);
+}
 
 void TreeBuilder::AddBackup(const store::VmRecord& vm, const store::BackupRecord& b,
-                            uint64_t backup_dir, const std::optional<std::string>& parent_name) {
+                            uint64_t backup_dir, const std::optional<std::string>& parent_name,
+                            bool replaceable) {
   // `changing_identity`: for a file whose bytes can change (manifest.json), a hash
   // of them.
   auto add_file = [&](std::string_view name, std::shared_ptr<const View> view,
@@ -213,7 +373,7 @@ void TreeBuilder::AddBackup(const store::VmRecord& vm, const store::BackupRecord
     f.mtime_us = b.time_us;
     f.backup_id = b.id;
     f.identity = changing_identity.value_or(b.id);
-    f.removable = changing_identity.has_value();
+    f.removable = replaceable || changing_identity.has_value();
     f.view = std::move(view);
     return Add(backup_dir, name, std::move(f)).name;
   };
@@ -222,7 +382,9 @@ void TreeBuilder::AddBackup(const store::VmRecord& vm, const store::BackupRecord
   in.vm = &vm;
   in.backup = &b;
   in.parent_name = parent_name;
+  const ViewSet& shown = options_.views;
   std::unordered_set<std::string> disk_names;
+  std::vector<std::string> disks;  // each disk's unique base name
   std::vector<DiskViews> views;
   for (uint32_t i = 0; i < b.disks.size(); ++i) {
     const store::DiskRecord& d = b.disks[i];
@@ -231,20 +393,28 @@ void TreeBuilder::AddBackup(const store::VmRecord& vm, const store::BackupRecord
     for (int n = 2; !disk_names.insert(disk).second; ++n) disk = base + "~" + std::to_string(n);
     views.push_back(MakeDiskViews(catalog_, pages_, b, i, DiskIdentity(repo_seed_, b.id, i)));
     tree_->logical_bytes_ += d.virtual_size;  // statfs counts each disk once
-    in.disk_files.push_back(add_file(disk + ".raw", views.back().raw));
-    in.disk_views.push_back({in.disk_files.back()});
+    in.disk_files.push_back(shown.raw ? add_file(disk + ".raw", views.back().raw) : "");
+    in.disk_views.emplace_back();
+    if (shown.raw) {
+      const std::string& raw_file = in.disk_files.back();
+      in.disk_views.back().push_back(raw_file);
+      if (raw_file.ends_with(".raw")) disk = raw_file.substr(0, raw_file.size() - 4);  // as shown
+    }
+    disks.push_back(std::move(disk));
   }
   // The other views of each disk, after every raw file has its name.
   for (uint32_t i = 0; i < b.disks.size(); ++i) {
-    const std::string& raw_file = in.disk_files[i];
-    const std::string disk = raw_file.substr(0, raw_file.size() - 4);  // without ".raw"
+    const std::string& disk = disks[i];
     std::vector<std::string>& files = in.disk_views[i];
-    files.push_back(add_file(disk + ".qcow2", views[i].qcow2));
-    files.push_back(add_file(disk + ".vhdx", views[i].vhdx));
+    if (shown.qcow2) files.push_back(add_file(disk + ".qcow2", views[i].qcow2));
+    if (shown.vhdx) files.push_back(add_file(disk + ".vhdx", views[i].vhdx));
     const auto cid = static_cast<uint32_t>(DiskIdentity(repo_seed_, b.id, i));
-    if (auto vmdk = VmdkDescriptor(raw_file, b.disks[i].virtual_size, cid)) {
-      files.push_back(add_file(disk + ".vmdk", MakeBytesView(std::move(*vmdk))));
+    if (shown.vmdk && shown.raw) {
+      if (auto vmdk = VmdkDescriptor(in.disk_files[i], b.disks[i].virtual_size, cid)) {
+        files.push_back(add_file(disk + ".vmdk", MakeBytesView(std::move(*vmdk))));
+      }
     }
+    if (!shown.partitions) continue;
     for (const DiskViews::PartitionView& p : views[i].partitions) {
       files.push_back(add_file(fmt::format("{}.part{}.raw", disk, p.partition.number), p.view));
     }
@@ -265,19 +435,29 @@ void TreeBuilder::AddBackup(const store::VmRecord& vm, const store::BackupRecord
 
 Result<std::shared_ptr<const Tree>> Tree::Build(const store::Catalog& catalog,
                                                 IndexPageCache* pages, int64_t built_us,
-                                                std::string_view repo_id, InodeHistory* history) {
+                                                std::string_view repo_id, InodeHistory* history,
+                                                const TreeOptions& options) {
   VV_ASSIGN_OR_RETURN(std::vector<store::VmRecord> vms, catalog.ListVms());
-  TreeBuilder builder(&catalog, pages, built_us, RepoSeed(repo_id), history);
+  if (options.layout == Layout::kStaging) {
+    // Where two VMs' paths meet, the older VM keeps the path (AddStagingVm): a new VM
+    // never moves the files of one a tape tool already knows.
+    std::stable_sort(vms.begin(), vms.end(),
+                     [](const auto& a, const auto& b) { return a.created_us < b.created_us; });
+  }
+  TreeBuilder builder(&catalog, pages, built_us, RepoSeed(repo_id), history, options);
   for (const store::VmRecord& vm : vms) {
     Result<std::vector<store::BackupRecord>> backups = catalog.ListBackups(vm.name);
     if (!backups.ok()) {
-      // Show the rest of the repository; this VM appears empty.
+      // Show the rest of the repository; this VM appears empty (by VM) or not at all.
       spdlog::error("cannot list backups of VM {}: {}", Printable(vm.name),
                     backups.status().ToString());
-      builder.AddVm(vm, {});
-      continue;
+      backups = std::vector<store::BackupRecord>{};
     }
-    builder.AddVm(vm, *backups);
+    if (options.layout == Layout::kStaging) {
+      builder.AddStagingVm(vm, *backups);
+    } else {
+      builder.AddVm(vm, *backups);
+    }
   }
   return builder.Finish();
 }

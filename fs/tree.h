@@ -1,9 +1,26 @@
 // Tree: an immutable snapshot of the mount's directory tree, built from the catalog.
 //
+// The default layout (Layout::kByVm) shows every backup:
+//
 //   /<vm>/                         xattrs user.vmvault.tier, .origin, .period
 //     latest -> <period>/<backup>
 //     <period>/<backup>/<disk>.raw   RawView
 //                       manifest.json, domain.xml | machine.vbox   RegionMap bytes
+//
+// The staging layout (Layout::kStaging, vmprestage's staging tree for tape tools) shows
+// each VM's latest backup only, under its tier and the path it came from:
+//
+//   /<tier>/<original path>/       the latest backup's files, as in <backup>/ above
+//
+// The original path (StagingPath) is a VirtualBox machine's folder, else the folder of
+// the VM's first disk followed by the VM's name, else the VM's name alone. Where two
+// VMs' paths meet, they share directories, but never one holding files: the VM made
+// first keeps the path, the other gets a unique name (name~2). A VM's files
+// there name another backup's bytes once a newer backup arrives: they get other inode
+// numbers then (InodeHistory) and the short entry timeout (Node::removable).
+//
+// TreeOptions::views leaves out whole kinds of files (say, all but the qcow2 views, so
+// a tape tool copies each disk once).
 //
 // Inode numbers come from the node's path (XXH3-64, never 0 or 1; the root is 1), so
 // they are the same in every build and across remounts, and `forget` has nothing to
@@ -82,6 +99,46 @@ struct Node {
 // that answered with the same number would make them the new file's.
 using InodeHistory = std::unordered_map<uint64_t, uint64_t>;  // ino -> Node::identity
 
+enum class Layout : uint8_t {
+  kByVm,     // /<vm>/<period>/<backup>/: every backup
+  kStaging,  // /<tier>/<original path>/: each VM's latest backup
+};
+
+// "vm" or "staging"; InvalidArgument naming the word otherwise.
+Result<Layout> ParseLayout(std::string_view word);
+std::string_view LayoutName(Layout layout);
+
+// The kinds of files each disk shows.
+struct ViewSet {
+  bool raw = true;         // <disk>.raw
+  bool qcow2 = true;       // <disk>.qcow2
+  bool vhdx = true;        // <disk>.vhdx
+  bool vmdk = true;        // <disk>.vmdk, a descriptor naming <disk>.raw
+  bool partitions = true;  // <disk>.part<N>.raw
+
+  // A list of raw, qcow2, vhdx, vmdk, part (or all), separated by commas or colons (the
+  // form an fstab option can hold). InvalidArgument naming the problem for an unknown
+  // word, an empty list, or vmdk without raw (the descriptor would name a missing file).
+  static Result<ViewSet> Parse(std::string_view list);
+  std::string ToString() const;  // "raw,qcow2,..." in that order
+  bool operator==(const ViewSet&) const = default;
+};
+
+struct TreeOptions {
+  Layout layout = Layout::kByVm;
+  ViewSet views;
+};
+
+// The directories below its tier directory where the staging layout shows a VM whose
+// latest backup is `latest`, as raw path components (Build sanitizes them):
+//   - a VirtualBox machine (config_kind "vbox") whose origin is an absolute path: the
+//     folder of its .vbox file, its machine folder;
+//   - else, when the first disk's source_path is absolute: that file's folder, then the
+//     VM's name (disk files of several VMs often share one folder);
+//   - else (no disk, or a source that is not a path): the VM's name.
+// Paths are normalized lexically first ("a/../b" is "b"; ".." above the root is dropped).
+std::vector<std::string> StagingPath(const store::VmRecord& vm, const store::BackupRecord& latest);
+
 class Tree {
  public:
   // `repo_id` (the repository's config id) makes the identities the image views carry
@@ -91,7 +148,8 @@ class Tree {
   static Result<std::shared_ptr<const Tree>> Build(const store::Catalog& catalog,
                                                    IndexPageCache* pages, int64_t built_us,
                                                    std::string_view repo_id = "",
-                                                   InodeHistory* history = nullptr);
+                                                   InodeHistory* history = nullptr,
+                                                   const TreeOptions& options = {});
 
   // The inode number of `path` ("" is the root), before collision handling.
   static uint64_t InodeOfPath(std::string_view path);

@@ -37,6 +37,8 @@ constexpr ValueHint kValueHints[] = {
     {"ingest", "--format", ValueKind::kWords, "raw qcow2 vmdk vdi vhdx vpc"},
     {"restore", "--to", ValueKind::kFile},
     {"restore", "--format", ValueKind::kWords, "raw qcow2 vhdx vmdk"},
+    {"mount", "--layout", ValueKind::kWords, "vm staging"},
+    {"mount", "--views", ValueKind::kWords, "all raw qcow2 vhdx vmdk part"},
     {"archive", "VM", ValueKind::kVm},
     {"activate", "VM", ValueKind::kVm},
     {"restore", "--connect", ValueKind::kWords, "qemu:///system qemu:///session"},

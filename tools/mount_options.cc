@@ -1,13 +1,13 @@
 #include "tools/mount_options.h"
 
+#include <fmt/format.h>
 #include <grp.h>
 #include <pwd.h>
 
 #include <charconv>
 #include <string_view>
 
-#include <fmt/format.h>
-
+#include "fs/tree.h"
 #include "tools/cli.h"
 
 namespace vmvault::tools {
@@ -25,7 +25,8 @@ constexpr std::string_view kIgnored[] = {
 constexpr std::string_view kKernelFlags[] = {"nosuid", "nodev", "noexec", "noatime",
                                              "nodiratime"};
 constexpr std::string_view kKnownList =
-    "allow_other, uid=, gid=, cache_size=, nosuid, nodev, noexec, noatime, nodiratime, and "
+    "allow_other, uid=, gid=, cache_size=, layout=, views=, nosuid, nodev, noexec, noatime, "
+    "nodiratime, and "
     "mount(8)'s own (defaults, ro, noauto, user, _netdev, nofail, x-*, comment=...)";
 
 bool In(std::string_view name, const auto& list) {
@@ -137,6 +138,17 @@ Result<HelperCall> ParseHelperArgs(const std::vector<std::string>& args) {
               fmt::format("option {}: {}", o, bytes.status().message()));
         }
         call.vmvault_args.insert(call.vmvault_args.end(), {"--cache-size", std::string(value)});
+      } else if (name == "layout" && !value.empty()) {
+        if (Result<fs::Layout> layout = fs::ParseLayout(value); !layout.ok()) {
+          return Status::InvalidArgument(
+              fmt::format("option {}: {}", o, layout.status().message()));
+        }
+        call.vmvault_args.insert(call.vmvault_args.end(), {"--layout", std::string(value)});
+      } else if (name == "views" && !value.empty()) {  // raw:qcow2, as commas split options
+        if (Result<fs::ViewSet> views = fs::ViewSet::Parse(value); !views.ok()) {
+          return Status::InvalidArgument(fmt::format("option {}: {}", o, views.status().message()));
+        }
+        call.vmvault_args.insert(call.vmvault_args.end(), {"--views", std::string(value)});
       } else if (sloppy) {
         call.notes.push_back(fmt::format("ignoring unknown option '{}' (-s)", o));
       } else {

@@ -35,6 +35,7 @@ struct DiskSpec {
   // Slots with equal (slot % dedup_period) share their bytes (0: none do).
   uint64_t dedup_period = 0;
   std::vector<Partition> partitions;  // recorded as found at ingest
+  std::string source_path;            // recorded; "" is /images/<name>.img
 };
 
 inline uint64_t SplitMix(uint64_t x) {
@@ -109,7 +110,7 @@ inline Result<store::BackupRecord> CommitDisks(store::Repository* repo, const st
     rec.virtual_size = d.size;
     rec.chunk_size = cs;
     rec.source_format = "raw";
-    rec.source_path = "/images/" + d.name + ".img";
+    rec.source_path = d.source_path.empty() ? "/images/" + d.name + ".img" : d.source_path;
     rec.partitions = d.partitions;
     store::DiskIndex index(SlotCount(d.size, cs));
     std::string value;

@@ -41,6 +41,15 @@ TEST(MountOptionsTest, ValuesAndFlags) {
               ElementsAre("mount", "--repo", "/r", "--quiet", "--uid", "0", "--gid", "0", "/m"));
 }
 
+TEST(MountOptionsTest, LayoutAndViews) {
+  // A staging area for a tape tool in fstab: views separated by colons, since commas
+  // separate the options.
+  auto call = ParseHelperArgs({"/r", "/m", "-o", "ro,layout=staging,views=qcow2:part"});
+  ASSERT_TRUE(call.ok()) << call.status().ToString();
+  EXPECT_THAT(call->vmvault_args, ElementsAre("mount", "--repo", "/r", "--quiet", "--layout",
+                                              "staging", "--views", "qcow2:part", "/m"));
+}
+
 TEST(MountOptionsTest, RefusesWhatItDoesNotKnow) {
   const std::pair<Args, const char*> bad[] = {
       {{"/r"}, "usage: mount.vmvault"},
@@ -49,6 +58,9 @@ TEST(MountOptionsTest, RefusesWhatItDoesNotKnow) {
       {{"/r", "/m", "-o", "allow_others"}, "unknown option 'allow_others'"},
       {{"/r", "/m", "-o", "cache_size=lots"}, "option cache_size=lots: 'lots' is not a size"},
       {{"/r", "/m", "-o", "cache_size="}, "option cache_size= has no value"},
+      {{"/r", "/m", "-o", "layout=tier"}, "option layout=tier: unknown layout 'tier'"},
+      {{"/r", "/m", "-o", "views=vdi"}, "option views=vdi: unknown view 'vdi'"},
+      {{"/r", "/m", "-o", "views=vmdk"}, "the vmdk view needs the raw view too"},
       {{"/r", "/m", "-o", "uid=no-such-user-here"}, "no such user"},
       {{"/r", "/m", "-o"}, "option -o needs a value"},
       {{"/r", "/m", "-x"}, "unknown flag -x"},
