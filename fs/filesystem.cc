@@ -7,6 +7,7 @@
 #include <algorithm>
 
 #include "base/names.h"
+#include "store/vm_state.h"
 
 namespace vmvault::fs {
 namespace {
@@ -236,10 +237,22 @@ Result<std::optional<uint64_t>> Filesystem::Lseek(OpenFile* file, uint64_t offse
   }
 }
 
+Result<std::optional<std::string>> Filesystem::VmStateOf(const Node& node) {
+  if (node.state_of.empty()) return std::optional<std::string>();
+  // The schedule writes states without moving the generation: read the record itself,
+  // from an instance at most a refresh interval old.
+  TreeFor(node.ino);
+  VV_ASSIGN_OR_RETURN(std::optional<store::VmStateRecord> rec,
+                      store::GetVmState(repo_->kv(), node.state_of));
+  if (!rec) return std::optional<std::string>();
+  return std::optional<std::string>(std::string(store::VmStateName(rec->state)));
+}
+
 Result<std::optional<std::string>> Filesystem::GetXattr(uint64_t ino, std::string_view name) {
   std::shared_ptr<const Tree> t = tree();
   const Node* node = t->Find(ino);
   if (node == nullptr) return NoSuchInode(ino);
+  if (name == kStateXattr) return VmStateOf(*node);
   for (const auto& [key, value] : node->xattrs) {
     if (key == name) return std::optional<std::string>(value);
   }
@@ -252,6 +265,8 @@ Result<std::vector<std::string>> Filesystem::ListXattr(uint64_t ino) {
   if (node == nullptr) return NoSuchInode(ino);
   std::vector<std::string> names;
   for (const auto& [key, value] : node->xattrs) names.push_back(key);
+  VV_ASSIGN_OR_RETURN(std::optional<std::string> state, VmStateOf(*node));
+  if (state) names.emplace_back(kStateXattr);
   return names;
 }
 

@@ -82,6 +82,10 @@ struct OpenFile {
       : ino(i), backup_id(backup), view(std::move(v)), readahead(window) {}
 };
 
+// The xattr of VM directories that shows the VM's schedule state (store/vm_state.h:
+// NEW, BACKUP_NECESSARY, ..., ARCHIVED); absent for a VM the schedule has not seen.
+inline constexpr std::string_view kStateXattr = "user.vmvault.state";
+
 class Filesystem {
  public:
   static Result<std::unique_ptr<Filesystem>> Create(store::Repository* repo,
@@ -118,6 +122,8 @@ class Filesystem {
   // (Node::changes) or is gone, or is a backup directory, whose manifest.json may name
   // another inode now (Node::removable).
   std::shared_ptr<const Tree> TreeFor(uint64_t ino);
+  // The schedule state of the VM of `node` (Node::state_of), nullopt when it has none.
+  Result<std::optional<std::string>> VmStateOf(const Node& node);
   // View::Load() of a file node; logged when it fails.
   Status LoadView(const Node& node) const;
   EntryInfo InfoOf(const Node& node) const;

@@ -260,6 +260,7 @@ void TreeBuilder::AddVm(const store::VmRecord& vm,
   vm_node.xattrs = {{"user.vmvault.origin", vm.origin},
                     {"user.vmvault.period", std::string(PeriodName(vm.period))},
                     {"user.vmvault.tier", vm.tier}};
+  vm_node.state_of = vm.name;
   const uint64_t vm_dir = Add(kRootInode, vm.name, std::move(vm_node)).ino;
 
   std::map<uint64_t, std::string> names_by_id;
@@ -352,6 +353,7 @@ void TreeBuilder::AddStagingVm(const store::VmRecord& vm,
                       {"user.vmvault.period", std::string(PeriodName(vm.period))},
                       {"user.vmvault.tier", vm.tier},
                       {"user.vmvault.vm", vm.name}};
+  Dir(leaf).state_of = vm.name;
   std::optional<std::string> parent_name;
   if (latest->parent_id) {
     for (const store::BackupRecord& b : backups) {

@@ -2,7 +2,7 @@
 //
 // The default layout (Layout::kByVm) shows every backup:
 //
-//   /<vm>/                         xattrs user.vmvault.tier, .origin, .period
+//   /<vm>/                         xattrs user.vmvault.tier, .origin, .period, .state
 //     latest -> <period>/<backup>
 //     <period>/<backup>/<disk>.raw   RawView
 //                       manifest.json, domain.xml | machine.vbox   RegionMap bytes
@@ -86,6 +86,10 @@ struct Node {
   // nodes whose number may stand for whatever their path shows.
   uint64_t identity = 0;
   std::vector<std::pair<std::string, std::string>> xattrs;  // sorted by name
+  // VM directories (a staging directory holding a VM's files too): the VM whose schedule
+  // state the xattr user.vmvault.state shows, read when asked (Filesystem::GetXattr),
+  // since the schedule changes it without a new tree. "" for other nodes.
+  std::string state_of;
 
   uint64_t size() const;
 };

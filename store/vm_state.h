@@ -4,7 +4,8 @@
 // one VM falling behind is not repeated within a day, ingest/alerts.h).
 // These records are optional: a repository without them (older, or never scheduled)
 // reads as every VM having no state, which the scheduler treats as NEW or CLEAN from
-// the catalog. They do not move the catalog generation: mounts do not show them.
+// the catalog. They do not move the catalog generation: a mount reads a VM's state
+// when its xattr user.vmvault.state is asked for, and rebuilds nothing.
 //
 // Writing needs the repository's writer lock (a Repository opened with kWrite): the
 // only writers of BACKUP_IN_PROGRESS are schedulers holding that lock for their whole

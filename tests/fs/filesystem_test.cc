@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "store/gc.h"
+#include "store/vm_state.h"
 #include "tests/fs/fs_test_util.h"
 
 namespace vmvault::fs {
@@ -164,6 +165,15 @@ TEST_F(FilesystemTest, XattrsAndStatFs) {
   ASSERT_TRUE(names.ok());
   EXPECT_EQ(names->size(), 3u);
   EXPECT_TRUE(fs_->ListXattr(kRootInode)->empty());
+  // The schedule's state, once it has one: read when asked, listed only then.
+  EXPECT_FALSE(fs_->GetXattr(vm, "user.vmvault.state")->has_value());
+  store::VmStateRecord rec;
+  rec.state = store::VmState::kBackupNecessary;
+  ASSERT_TRUE(store::PutVmStates(repo_->kv(), {{"web", rec}}).ok());
+  EXPECT_EQ(**fs_->GetXattr(vm, "user.vmvault.state"), "BACKUP_NECESSARY");
+  EXPECT_EQ(fs_->ListXattr(vm)->size(), 4u);
+  EXPECT_EQ(fs_->ListXattr(vm)->back(), "user.vmvault.state");
+  EXPECT_FALSE(fs_->GetXattr(Ino("/web/latest"), "user.vmvault.state")->has_value());
   const struct statvfs s = fs_->StatFs();
   EXPECT_EQ(s.f_bfree, 0u);
   EXPECT_EQ(s.f_bavail, 0u);

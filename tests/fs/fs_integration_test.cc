@@ -12,12 +12,14 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstring>
 #include <nlohmann/json.hpp>
 #include <random>
 #include <thread>
 
 #include "store/verify.h"
+#include "store/vm_state.h"
 #include "tests/fs/mount_fixture.h"
 #include "tests/fs/view_file_util.h"
 
@@ -66,6 +68,36 @@ TEST_F(MountTest, TreeAttributesAndXattrs) {
   ASSERT_EQ(statvfs(mnt_.c_str(), &vfs), 0);
   EXPECT_TRUE(vfs.f_flag & ST_RDONLY);
   EXPECT_EQ(vfs.f_bavail, 0u);
+}
+
+// The schedule's state of a VM shows as user.vmvault.state on its directory, read when
+// asked: the schedule writes states without a new backup, so no tree rebuild shows them.
+TEST_F(MountTest, TheVmStateXattrFollowsTheSchedule) {
+  Mount();
+  const std::string vm = mnt_ + "/web";
+  char value[64] = {};
+  EXPECT_EQ(getxattr(vm.c_str(), "user.vmvault.state", value, sizeof value), -1);
+  EXPECT_EQ(errno, ENODATA);  // never scheduled
+  auto state_is = [&](std::string_view want) {
+    // A bound against hanging: the mount looks again at most once a second.
+    for (int i = 0; i < 100; ++i) {
+      const ssize_t n = getxattr(vm.c_str(), "user.vmvault.state", value, sizeof value);
+      if (n > 0 && std::string_view(value, n) == want) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    return false;
+  };
+  for (store::VmState s : {store::VmState::kClean, store::VmState::kArchived}) {
+    store::VmStateRecord rec;
+    rec.state = s;
+    ASSERT_TRUE(store::PutVmStates(writer_->kv(), {{"web", rec}}).ok());
+    EXPECT_TRUE(state_is(store::VmStateName(s))) << store::VmStateName(s);
+  }
+  char names[512] = {};
+  const ssize_t n = listxattr(vm.c_str(), names, sizeof names);
+  ASSERT_GT(n, 0);
+  EXPECT_NE(std::string(names, n).find(std::string("user.vmvault.state") + '\0'),
+            std::string::npos);
 }
 
 TEST_F(MountTest, BytesMatchAndSeekDataHoleWork) {

@@ -223,6 +223,9 @@ TEST_F(StagingTreeTest, DirectoriesChangeFilesAreReplacedTimesAreBackupTimes) {
                              {"user.vmvault.tier", "hot"},
                              {"user.vmvault.vm", "web"}}));
   EXPECT_TRUE(t->FindPath("/hot/srv")->xattrs.empty());
+  EXPECT_EQ(web->state_of, "web");  // user.vmvault.state, read when asked
+  EXPECT_EQ(t->FindPath("/hot/srv")->state_of, "");
+  EXPECT_EQ(raw->state_of, "");
   // statfs counts the disks shown: the latest backups' only.
   EXPECT_EQ(t->logical_bytes(), 3 * kCs + kCs + kCs + kCs);
 }

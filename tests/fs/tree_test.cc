@@ -95,6 +95,7 @@ TEST_F(TreeTest, ListsVmsPeriodsBackupsAndFiles) {
   const Node* web = t->FindPath("/web");
   ASSERT_NE(web, nullptr);
   EXPECT_EQ(Names(*web), (std::vector<std::string>{"2026-10", "2026-11", "latest"}));
+  EXPECT_EQ(web->state_of, "web");  // user.vmvault.state, read when asked
   const Node* nov = t->FindPath("/web/2026-11");
   ASSERT_NE(nov, nullptr);
   EXPECT_EQ(Names(*nov),
