@@ -26,8 +26,8 @@ constexpr std::string_view kKernelFlags[] = {"nosuid", "nodev", "noexec", "noati
                                              "nodiratime"};
 constexpr std::string_view kKnownList =
     "allow_other, uid=, gid=, cache_size=, layout=, views=, nosuid, nodev, noexec, noatime, "
-    "nodiratime, and "
-    "mount(8)'s own (defaults, ro, noauto, user, _netdev, nofail, x-*, comment=...)";
+    "nodiratime, and mount(8)'s own (defaults, ro, noauto, user, _netdev, nofail, x-*, "
+    "comment=...)";
 
 bool In(std::string_view name, const auto& list) {
   for (std::string_view s : list) {
