@@ -8,31 +8,19 @@
 
 #include "fs/tree.h"
 #include "fs/view_reader.h"
-#include "tests/fs/fs_test_util.h"
+#include "tests/fs/tree_test_util.h"
 
 namespace vmvault::fs {
 namespace {
 
 using testing::CommitDisks;
+using testing::Disk;
 using testing::DiskSpec;
 using testing::MakeVm;
+using testing::Names;
 using testing::TestTime;
 
 constexpr uint32_t kCs = 64 << 10;
-
-std::vector<std::string> Names(const Node& dir) {
-  std::vector<std::string> out;
-  for (const auto& [name, ino] : dir.children) out.push_back(name);
-  return out;
-}
-
-DiskSpec Disk(std::string name, uint64_t size, std::string source_path = "") {
-  DiskSpec d;
-  d.name = std::move(name);
-  d.size = size;
-  d.source_path = std::move(source_path);
-  return d;
-}
 
 store::VmRecord Vm(std::string name, std::string tier, std::string origin) {
   store::VmRecord vm = MakeVm(std::move(name));

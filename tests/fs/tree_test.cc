@@ -1,31 +1,27 @@
 #include "fs/tree.h"
 
-#include <gtest/gtest.h>
 #include <fmt/format.h>
-#include <nlohmann/json.hpp>
+#include <gtest/gtest.h>
 
+#include <nlohmann/json.hpp>
 #include <set>
 
 #include "base/time_format.h"
 #include "fs/view_reader.h"
-#include "tests/fs/fs_test_util.h"
+#include "tests/fs/tree_test_util.h"
 
 namespace vmvault::fs {
 namespace {
 
 using testing::CommitDisks;
+using testing::Disk;
 using testing::DiskSpec;
 using testing::MakeVm;
+using testing::Names;
 using testing::TestTime;
 
 constexpr uint32_t kCs = 64 << 10;
 constexpr int64_t kDay = 86400;
-
-std::vector<std::string> Names(const Node& dir) {
-  std::vector<std::string> out;
-  for (const auto& [name, ino] : dir.children) out.push_back(name);
-  return out;
-}
 
 // The files of one disk in a backup directory, partitions aside.
 std::vector<std::string> ViewsOf(const std::string& disk) {
@@ -40,13 +36,6 @@ std::vector<std::string> BackupFiles(const std::vector<std::string>& disks,
   }
   std::sort(others.begin(), others.end());
   return others;
-}
-
-DiskSpec Disk(std::string name, uint64_t size) {
-  DiskSpec d;
-  d.name = std::move(name);
-  d.size = size;
-  return d;
 }
 
 // web: monthly, three backups over two months; db: weekly, one backup with a
