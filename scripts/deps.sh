@@ -15,6 +15,8 @@ packages=(
   fuse3 qemu-utils e2fsprogs fdisk util-linux
   # the status tests look at the repository days later
   faketime
+  # the completion tests drive zsh's completion for real
+  zsh
   # the alert tests run an SMTP sink (Python's smtpd module)
   python3
   # the integration tests boot a VM from a backup (TCG; SeaBIOS comes as a dependency)

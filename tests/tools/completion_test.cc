@@ -1,16 +1,16 @@
 // Shell completion generated from the command line: every command and option is in
-// both scripts, and bash completes with it for real.
+// both scripts, and bash and zsh complete with them for real.
 #include "tools/completion.h"
 
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
 #include <stdio.h>
 #include <sys/wait.h>
 
+#include <CLI/CLI.hpp>
 #include <filesystem>
 #include <fstream>
-
-#include <CLI/CLI.hpp>
-#include <gmock/gmock.h>
-#include <gtest/gtest.h>
+#include <set>
 
 #include "tests/temp_dir.h"
 #include "tools/app.h"
@@ -117,11 +117,88 @@ TEST_F(CompletionTest, BashCompletesCommandsOptionsAndValues) {
   EXPECT_EQ(Complete("vmvault mount --repo /r " + (tmp_ / "")), (tmp_ / "mnt-here") + "\n");
 }
 
-TEST_F(CompletionTest, ZshScriptParses) {
-  if (std::system("command -v zsh >/dev/null 2>&1") != 0) GTEST_SKIP() << "zsh is not installed";
-  const std::string file = tmp_ / "_vmvault";
-  std::ofstream(file) << ZshCompletion(*app_);
-  EXPECT_EQ(std::system(("zsh -n " + file).c_str()), 0);
+// Runs an interactive zsh (without any rc file) on a pseudo-terminal of its own
+// (zsh/zpty), loads the completion from $1, types $2 and Tab, and prints each candidate
+// zsh's completion system adds (compadd, wrapped to print them too), one a line.
+constexpr char kZshCapture[] = R"zsh(
+zmodload zsh/zpty || exit 2
+zpty z zsh -f -i
+zpty -w z "PROMPT=; RPROMPT="
+zpty -w z "fpath=($1 \$fpath); autoload -U compinit; compinit -u -D"
+zpty -w z 'compadd() {
+  if [[ ${@[1,(i)(-|--)]} == *-(O|A|D)\ * ]]; then builtin compadd "$@"; return $?; fi
+  typeset -a __hits
+  builtin compadd -A __hits "$@"
+  (( $#__hits )) && print -rl -- "<hit>"${^__hits}
+  builtin compadd "$@"
+}'
+zpty -w z 'finish() { print -r -- "<end>"; zle send-break }'
+zpty -w z 'zle -N finish; bindkey "^Z" finish'
+zpty -w z "print -r -- '<ready>'"
+while zpty -r z line; do [[ $line == '<ready>'* ]] && break; done
+zpty -w -n z "$2"$'\t'
+zpty -w -n z $'\C-z'
+while zpty -r z line; do
+  [[ $line == *'<end>'* ]] && break
+  line=${${line//$'\r'}//$'\n'}  # zpty -r keeps the terminal's line end
+  [[ $line == *'<hit>'* ]] && print -r -- "${line#*<hit>}"
+done
+zpty -d z
+)zsh";
+
+class ZshCompletionTest : public CompletionTest {
+ protected:
+  void SetUp() override {
+    CompletionTest::SetUp();
+    std::ofstream(tmp_ / "_vmvault") << ZshCompletion(*app_);
+    std::ofstream(tmp_ / "capture.zsh") << kZshCapture;
+  }
+
+  // What zsh offers at the end of `line`, space-separated in the order offered, each
+  // once (zsh may add a match in more than one try, as it does for directories).
+  std::string Complete(const std::string& line) {
+    // `timeout`: a bound against a hang, not a timing assertion.
+    const std::string cmd =
+        "timeout 60 zsh -f " + (tmp_ / "capture.zsh") + " " + tmp_.path() + " '" + line + "' 2>&1";
+    FILE* p = ::popen(cmd.c_str(), "r");
+    std::string out;
+    char buf[4096];
+    for (size_t n; (n = ::fread(buf, 1, sizeof buf, p)) > 0;) out.append(buf, n);
+    ::pclose(p);
+    std::string words;
+    std::set<std::string> seen;
+    for (size_t start = 0; start < out.size();) {
+      size_t end = out.find('\n', start);
+      if (end == std::string::npos) end = out.size();
+      const std::string w = out.substr(start, end - start);
+      if (!w.empty() && seen.insert(w).second) words += (words.empty() ? "" : " ") + w;
+      start = end + 1;
+    }
+    return words;
+  }
+};
+
+TEST_F(ZshCompletionTest, ScriptParses) {
+  EXPECT_EQ(std::system(("zsh -n " + (tmp_ / "_vmvault")).c_str()), 0);
+}
+
+TEST_F(ZshCompletionTest, CompletesCommandsOptionsAndValues) {
+  std::string all;
+  for (const Command& c : Commands()) all += (all.empty() ? "" : " ") + std::string(c.name);
+  EXPECT_EQ(Complete("vmvault "), all);
+  EXPECT_EQ(Complete("vmvault pr"), "prune");
+  EXPECT_EQ(Complete("vmvault config "), "check test-alert");
+  EXPECT_EQ(Complete("vmvault list --js"), "--json");
+  EXPECT_EQ(Complete("vmvault ingest --me"), "--method");
+  EXPECT_EQ(Complete("vmvault ingest --method "), "backup snapshot pause");
+  EXPECT_EQ(Complete("vmvault ingest --file a.raw --tier w"), "warm");
+  EXPECT_EQ(Complete("vmvault mount --layout "), "vm staging");
+  EXPECT_EQ(Complete("vmvault mount --views "), "all raw qcow2 vhdx vmdk part");
+  // Files for a file option, directories for a mountpoint.
+  std::filesystem::create_directories(tmp_ / "mnt-here");
+  std::ofstream(tmp_ / "disk-here.qcow2") << "x";
+  EXPECT_EQ(Complete("vmvault ingest --file " + (tmp_ / "disk-h")), "disk-here.qcow2");
+  EXPECT_EQ(Complete("vmvault mount --repo /r " + (tmp_ / "mnt")), "mnt-here");
 }
 
 }  // namespace
