@@ -125,22 +125,27 @@ zmodload zsh/zpty || exit 2
 zpty z zsh -f -i
 zpty -w z "PROMPT=; RPROMPT="
 zpty -w z "fpath=($1 \$fpath); autoload -U compinit; compinit -u -D"
+# The markers are written split in two ('<re''ady>'), so the terminal's echo of what is
+# typed never matches them.
 zpty -w z 'compadd() {
   if [[ ${@[1,(i)(-|--)]} == *-(O|A|D)\ * ]]; then builtin compadd "$@"; return $?; fi
   typeset -a __hits
   builtin compadd -A __hits "$@"
-  (( $#__hits )) && print -rl -- "<hit>"${^__hits}
+  (( $#__hits )) && print -rl -- "<h""it>"${^__hits}
   builtin compadd "$@"
 }'
-zpty -w z 'finish() { print -r -- "<end>"; zle send-break }'
+zpty -w z 'finish() { print -r -- "<e""nd>"; zle send-break }'
 zpty -w z 'zle -N finish; bindkey "^Z" finish'
-zpty -w z "print -r -- '<ready>'"
-while zpty -r z line; do [[ $line == '<ready>'* ]] && break; done
+# Keys typed before the line editor runs may be lost: type them once it says it runs.
+zpty -w z 'zle-line-init() { print -r -- "<z""le>" }; zle -N zle-line-init'
+zpty -w z "print -r -- '<re''ady>'"
+# zpty -r with a pattern reads until all it read matches, however the output is cut.
+zpty -r z out '*<ready>*<zle>*' || exit 3
 zpty -w -n z "$2"$'\t'
 zpty -w -n z $'\C-z'
-while zpty -r z line; do
-  [[ $line == *'<end>'* ]] && break
-  line=${${line//$'\r'}//$'\n'}  # zpty -r keeps the terminal's line end
+zpty -r z out '*<end>*' || exit 3
+for line in ${(f)out}; do
+  line=${line//$'\r'}
   [[ $line == *'<hit>'* ]] && print -r -- "${line#*<hit>}"
 done
 zpty -d z
