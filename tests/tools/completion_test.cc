@@ -39,17 +39,21 @@ class CompletionTest : public ::testing::Test {
  protected:
   void SetUp() override { app_ = MakeApp(global_, run_); }
 
-  // Runs `script` in bash after sourcing the bash completion, returns stdout.
-  std::string Bash(const std::string& script) {
-    const std::string file = tmp_ / "vmvault.bash";
-    std::ofstream(file) << BashCompletion(*app_);
-    const std::string cmd = "bash -c 'source " + file + "\n" + script + "' 2>&1";
-    FILE* p = ::popen(cmd.c_str(), "r");
+  // The output of a shell command line (stdout and stderr).
+  static std::string Output(const std::string& cmd) {
+    FILE* p = ::popen((cmd + " 2>&1").c_str(), "r");
     std::string out;
     char buf[4096];
     for (size_t n; (n = ::fread(buf, 1, sizeof buf, p)) > 0;) out.append(buf, n);
     ::pclose(p);
     return out;
+  }
+
+  // Runs `script` in bash after sourcing the bash completion, returns stdout.
+  std::string Bash(const std::string& script) {
+    const std::string file = tmp_ / "vmvault.bash";
+    std::ofstream(file) << BashCompletion(*app_);
+    return Output("bash -c 'source " + file + "\n" + script + "'");
   }
 
   // What bash offers for the words of a command line (the last is being completed).
@@ -110,6 +114,7 @@ TEST_F(CompletionTest, BashCompletesCommandsOptionsAndValues) {
   EXPECT_EQ(Complete("vmvault ingest --file a.raw --tier w"), "warm\n");
   EXPECT_EQ(Complete("vmvault restore web01 2026 --format q"), "qcow2\n");
   EXPECT_EQ(Complete("vmvault mount --all"), "--allow-other\n");
+  EXPECT_EQ(Complete("vmvault mount --layout \"\""), "vm staging\n");
   // Files for a file option, directories for a mountpoint.
   std::filesystem::create_directories(tmp_ / "mnt-here");
   std::ofstream(tmp_ / "disk-here.qcow2") << "x";
@@ -163,13 +168,8 @@ class ZshCompletionTest : public CompletionTest {
   // once (zsh may add a match in more than one try, as it does for directories).
   std::string Complete(const std::string& line) {
     // `timeout`: a bound against a hang, not a timing assertion.
-    const std::string cmd =
-        "timeout 60 zsh -f " + (tmp_ / "capture.zsh") + " " + tmp_.path() + " '" + line + "' 2>&1";
-    FILE* p = ::popen(cmd.c_str(), "r");
-    std::string out;
-    char buf[4096];
-    for (size_t n; (n = ::fread(buf, 1, sizeof buf, p)) > 0;) out.append(buf, n);
-    ::pclose(p);
+    const std::string out = Output("timeout 60 zsh -f " + (tmp_ / "capture.zsh") + " " +
+                                   tmp_.path() + " '" + line + "'");
     std::string words;
     std::set<std::string> seen;
     for (size_t start = 0; start < out.size();) {
