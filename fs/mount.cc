@@ -255,7 +255,8 @@ Status RunMount(const MountOptions& given) {
     return detacher.Fail(fs.status());
   }
   detacher.Ready();
-  spdlog::info("serving repository {} at {}", options.repo_path, options.mountpoint);
+  spdlog::info("serving repository {} at {} (layout {}, views {})", options.repo_path,
+               options.mountpoint, LayoutName(options.tree.layout), options.tree.views.ToString());
   const size_t threads = options.threads != 0 ? options.threads : std::max<size_t>(4, hw);
   Status s = mount->Serve(fs->get(), threads);
   mount.reset();  // unmounts before the filesystem and the repository go away

@@ -112,14 +112,14 @@ Result<ViewSet> ViewSet::Parse(std::string_view list) {
 }
 
 std::string ViewSet::ToString() const {
-  std::vector<std::string_view> words;
-  if (raw) words.push_back("raw");
-  if (qcow2) words.push_back("qcow2");
-  if (vhdx) words.push_back("vhdx");
-  if (vmdk) words.push_back("vmdk");
-  if (partitions) words.push_back("part");
   std::string out;
-  for (std::string_view w : words) out += (out.empty() ? "" : ",") + std::string(w);
+  for (const auto& [shown, word] : {std::pair{raw, "raw"},
+                                    {qcow2, "qcow2"},
+                                    {vhdx, "vhdx"},
+                                    {vmdk, "vmdk"},
+                                    {partitions, "part"}}) {
+    if (shown) out += (out.empty() ? "" : ",") + std::string(word);
+  }
   return out;
 }
 
@@ -309,6 +309,19 @@ void TreeBuilder::AddVm(const store::VmRecord& vm,
   }
 }
 
+namespace {
+
+// A directory of the staging layout: what it holds changes with new backups and VMs.
+Node StagingDir(int64_t mtime_us) {
+  Node d;
+  d.kind = NodeKind::kDirectory;
+  d.changes = true;
+  d.mtime_us = mtime_us;
+  return d;
+}
+
+}  // namespace
+
 uint64_t TreeBuilder::SharedDir(uint64_t parent, std::string_view raw_name, int64_t mtime_us) {
   const std::string name =
       ValidateName(raw_name, "name").ok() ? std::string(raw_name) : SanitizeName(raw_name);
@@ -317,11 +330,8 @@ uint64_t TreeBuilder::SharedDir(uint64_t parent, std::string_view raw_name, int6
     Touch(parent, mtime_us);
     return it->second;
   }
-  Node d;
-  d.kind = NodeKind::kDirectory;
-  d.changes = true;
-  d.mtime_us = mtime_us;
-  const Node& made = Add(parent, name, std::move(d));  // a file's name taken: made unique
+  // A file's name taken: made unique.
+  const Node& made = Add(parent, name, StagingDir(mtime_us));
   staging_dirs_.emplace(made.path, made.ino);
   return made.ino;
 }
@@ -341,11 +351,7 @@ void TreeBuilder::AddStagingVm(const store::VmRecord& vm,
   // files: a path that is another VM's already gets a unique name.
   uint64_t leaf = SharedDir(dir, path.back(), t);
   if (staging_leaves_.count(leaf) != 0) {
-    Node d;
-    d.kind = NodeKind::kDirectory;
-    d.changes = true;
-    d.mtime_us = t;
-    leaf = Add(dir, path.back(), std::move(d)).ino;
+    leaf = Add(dir, path.back(), StagingDir(t)).ino;
   }
   staging_leaves_.insert(leaf);
   Dir(leaf).xattrs = {{"user.vmvault.backup", latest->name()},

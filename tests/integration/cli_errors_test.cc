@@ -1,8 +1,10 @@
 // Bad input through the command line: each case gets a clear message, its documented
 // exit code, and stores nothing.
+#include <gtest/gtest.h>
 #include <sys/stat.h>
 
-#include <gtest/gtest.h>
+#include <filesystem>
+#include <tuple>
 
 #include "harness.h"
 
@@ -190,6 +192,18 @@ TEST_F(CliErrorsTest, BadOptions) {
   EXPECT_EQ(r.exit_code, kExitBadInput);
   EXPECT_NE(r.err.find("power of two"), std::string::npos) << r.err;
   EXPECT_EQ(RunCmd({VmvaultPath(), "init", "--repo", repo_}).exit_code, 1);  // already exists
+  // Bad mount values are refused before anything is mounted.
+  const std::string mnt = tmp_ / "mnt-bad";
+  std::filesystem::create_directories(mnt);
+  for (const auto& [option, value, message] :
+       {std::tuple{"--layout", "tier", "unknown layout 'tier'"},
+        {"--views", "raw,vdi", "unknown view 'vdi'"},
+        {"--views", "vmdk", "the vmdk view needs the raw view too"}}) {
+    r = RunCmd({VmvaultPath(), "mount", "--repo", repo_, option, value, mnt});
+    EXPECT_EQ(r.exit_code, kExitBadInput) << option << " " << value;
+    EXPECT_NE(r.err.find(message), std::string::npos) << r.err;
+    EXPECT_EQ(Slurp("/proc/mounts").find(mnt), std::string::npos);
+  }
   for (const char* cmd : {"init", "ingest", "list", "mount"}) {
     RunResult h = RunCmd({VmvaultPath(), cmd, "--help"});
     EXPECT_EQ(h.exit_code, 0) << cmd;
